@@ -1,0 +1,134 @@
+"""The composition root: builds the runtime (database, Slack gateway, classifier, worker) and
+the Bolt app with its handlers. The only module, with the CLI, that imports handlers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import cases, intake
+from bot.background import BackgroundWorker
+from bot.classify_offline import OfflineClassifier
+from bot.clock import Clock, SystemClock
+from bot.config import ConfigError, Settings
+from bot.outbox import OutboxDispatcher
+from bot.slack_gateway import BotIdentity, SlackDeliveryError, SlackGateway, make_web_client
+from bot.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from storage.db import make_engine, make_sessionmaker
+from storage.migrate import schema_problem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a handler or job needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    clock: Clock
+    gateway: SlackGateway
+    taxonomy: Taxonomy
+    classifier: OfflineClassifier
+    bot: BotIdentity
+    dispatcher: OutboxDispatcher
+    worker: BackgroundWorker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.worker = BackgroundWorker(self.run_pending)
+
+    def run_pending(self) -> int:
+        """One pass: process recorded intake, then deliver due Slack writes; returns work done."""
+        done = intake.process_inbound(self.factory, self.classifier, self.settings.team, self.clock)
+        report = self.dispatcher.deliver_due()
+        return done + report.sent
+
+    def close(self) -> None:
+        """Stop the worker and release database connections."""
+        self.worker.stop()
+        self.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, *, check_slack: bool = True
+) -> Runtime:
+    """Connect to the database and Slack and check both; raise ConfigError with one clear line."""
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    try:
+        problem = schema_problem(engine)
+    except Exception as exc:  # connection refused, bad credentials, unknown database...
+        engine.dispose()
+        raise ConfigError(
+            [
+                f"DATABASE_URL: cannot open the database ({type(exc).__name__}: {exc})".splitlines()[
+                    0
+                ]
+            ]
+        ) from None
+    if problem:
+        engine.dispose()
+        raise ConfigError([f"DATABASE_URL: {problem}"])
+    try:
+        taxonomy = load_taxonomy()
+    except TaxonomyError as exc:
+        raise ConfigError([str(exc)]) from None
+    gateway = SlackGateway(make_web_client(settings.slack_bot_token, settings.slack_api_url))
+    bot = BotIdentity(user_id="", bot_id="", team_id="")
+    if check_slack:
+        try:
+            bot = gateway.identity()
+        except SlackDeliveryError as exc:
+            where = settings.slack_api_url or "https://slack.com/api/"
+            hint = (
+                "Slack rejected the token" if exc.permanent else f"Slack is unreachable at {where}"
+            )
+            engine.dispose()
+            raise ConfigError([f"SLACK_BOT_TOKEN: {hint} ({exc.error})"]) from None
+    factory = make_sessionmaker(engine)
+    classifier = OfflineClassifier(taxonomy, team_language=settings.team.language)
+    dispatcher = OutboxDispatcher(
+        factory, gateway, clock, cases.card_renderer(settings.team, taxonomy, clock)
+    )
+    return Runtime(settings, engine, factory, clock, gateway, taxonomy, classifier, bot, dispatcher)
+
+
+def create_bolt_app(rt: Runtime) -> App:
+    """The Bolt app with every listener registered."""
+    from handlers import actions, commands, errors, events
+
+    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+        # Bolt's default asks auth.test on the first request; during a Slack outage that would
+        # drop incoming events. The identity was checked at start, so no call is needed here.
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or rt.bot.team_id,
+            bot_token=rt.settings.slack_bot_token,
+            bot_id=rt.bot.bot_id,
+            bot_user_id=rt.bot.user_id,
+        )
+
+    app = App(
+        authorize=authorize,
+        signing_secret=rt.settings.slack_signing_secret or "",
+        # Without a token here: Bolt hands listeners a client carrying the token from authorize().
+        client=WebClient(base_url=rt.gateway.client.base_url),
+        # Listeners record work in the database before Slack gets its ack, then the worker acts:
+        # a crash after the ack loses nothing, and the ack never waits on Slack or the LLM.
+        process_before_response=True,
+        token_verification_enabled=False,
+        raise_error_for_unhandled_request=False,
+    )
+    events.register(app, rt)
+    actions.register(app, rt)
+    commands.register(app, rt)
+    errors.register(app, rt)
+    return app

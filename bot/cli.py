@@ -1,0 +1,270 @@
+"""The `triage` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, TeamConfig, load_settings, load_team_config
+
+log = logging.getLogger("triage")
+
+DESCRIPTION = """\
+Verdict triage bot: turns customer survey verdicts posted in Slack into triage threads
+that someone must act on before their deadline.
+
+Settings come from the environment (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN,
+SLACK_API_URL, DATABASE_URL, TRIAGE_CONFIG, PORT, ...) and the YAML file TRIAGE_CONFIG
+(default ./triage.yaml; see triage.example.yaml).
+"""
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("slack_bolt", "slack_sdk", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(f"triage: {problem}", file=sys.stderr)
+    return 2
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import build_runtime
+    from bot.server import run_gunicorn, run_socket_mode, start_local
+
+    settings = load_settings()
+    settings.require_slack()
+    port = args.port or settings.port
+    if settings.slack_app_token:
+        rt = build_runtime(settings)
+        log.info("Socket Mode: connecting to Slack (no public URL needed)")
+        run_socket_mode(rt)
+        return 0
+    # Fail at start, in the master, with one clear line, rather than in every worker.
+    build_runtime(settings).close()
+    if args.dev:
+        rt = build_runtime(settings)
+        server = start_local(rt, args.host, port)
+        log.info("HTTP (development server) on %s: POST /slack/events, GET /healthz", server.url)
+        _wait_forever()
+        return 0
+    log.info(
+        "HTTP on %s:%s with %s workers: POST /slack/events, GET /healthz",
+        args.host,
+        port,
+        args.workers,
+    )
+    run_gunicorn(settings, args.host, port, args.workers, args.threads)
+    return 0
+
+
+def _wait_forever() -> None:
+    import threading
+
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from bot.app import build_runtime
+
+    settings = load_settings()
+    rt = build_runtime(settings)
+    scheduler = BlockingScheduler(timezone="UTC")
+
+    def sweep() -> None:
+        while rt.run_pending() > 0:
+            pass
+
+    # The job store stays in memory: due work lives in our tables, claimed per row.
+    scheduler.add_job(
+        sweep,
+        "interval",
+        seconds=args.interval,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=rt.clock.now(),
+    )
+    log.info("worker: sweeping every %ss (intake, Slack outbox)", args.interval)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        rt.close()
+    return 0
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.config import DEFAULT_DATABASE_URL, normalise_database_url
+    from storage.db import make_engine
+    from storage.migrate import current_revision, upgrade
+
+    url = normalise_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine, args.revision)
+        after = current_revision(engine)
+    except Exception as exc:
+        raise ConfigError(
+            [f"DATABASE_URL: cannot migrate ({type(exc).__name__}: {exc})".splitlines()[0]]
+        ) from None
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    print(f"database {where}: {before or 'empty'} -> {after}")
+    return 0
+
+
+def describe(team: TeamConfig) -> str:
+    """The team config as a person would read it back."""
+    from bot.clock import SystemClock
+    from bot.render import format_time
+
+    now = SystemClock().now()
+    due = team.hours.add(now, team.policy.deadline)
+    lines = [
+        f"language:        {team.language}",
+        f"time zone:       {team.timezone}",
+        f"intake channel:  {team.channels.intake}",
+        f"triage channel:  {team.channels.triage}",
+        f"managers:        {', '.join(team.managers) or '(none)'}",
+        f"subscriber-only: {', '.join(team.subscriber_only_channels) or '(none)'}",
+        f"business hours:  {team.hours.text}",
+        f"deadline:        {team.policy.deadline} (a case opened now is due {format_time(due, team.tz)})",
+        f"reminders at:    {', '.join(f'{int(f * 100)}%' for f in team.policy.reminders) or '(none)'} of the deadline",
+        f"final warning:   {team.policy.final_warning} before the deadline",
+        f"auto close:      {'yes, loudly' if team.policy.auto_close else 'no: overdue cases stay open'}",
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    path = args.file or os.environ.get("TRIAGE_CONFIG") or "triage.yaml"
+    try:
+        team = load_team_config(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return _fail(exc)
+    print(f"{path}: OK\n{describe(team)}")
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox import run_sandbox
+
+    return run_sandbox(keep_running=args.keep_running, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with a --help on every command."""
+    parser = argparse.ArgumentParser(
+        prog="triage", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)",
+        description="Run the bot. With SLACK_APP_TOKEN it connects over Socket Mode; otherwise it serves HTTP: POST /slack/events, GET /healthz.",
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="HTTP interface to bind (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default $PORT or 3000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+        help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)",
+    )
+    serve.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    serve.add_argument(
+        "--dev", action="store_true", help="single-process development server instead of gunicorn"
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the scheduler: processes intake and delivers queued Slack messages",
+        description="Run the background worker (APScheduler): processes recorded intake and delivers the Slack outbox. Safe to run several.",
+    )
+    worker.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between sweeps (default 2)"
+    )
+    worker.set_defaults(func=_cmd_worker)
+
+    db = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = db_sub.add_parser(
+        "upgrade",
+        help="apply migrations (DATABASE_URL)",
+        description="Apply the Alembic migrations to DATABASE_URL (default: sqlite:///triage.db).",
+    )
+    up.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
+    up.set_defaults(func=_cmd_db_upgrade)
+
+    config = sub.add_parser(
+        "config", help="configuration tools", description="Configuration tools."
+    )
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_sub.add_parser(
+        "check",
+        help="validate a config file and print what it understood",
+        description="Validate the team's YAML file and print what it understood.",
+    )
+    check.add_argument(
+        "file", nargs="?", help="the YAML file (default $TRIAGE_CONFIG or ./triage.yaml)"
+    )
+    check.set_defaults(func=_cmd_config_check)
+
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="demo on a local Slack emulator, SQLite and the offline classifier",
+        description="Start the bot against a local Slack emulator on a temporary SQLite database, feed sample verdicts, claim a case, and print the Slack conversation.",
+    )
+    sandbox.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the bot and emulator up and read verdicts from the terminal",
+    )
+    sandbox.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port for the bot's HTTP endpoint (default: any free port)",
+    )
+    sandbox.set_defaults(func=_cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `triage` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

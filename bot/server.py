@@ -1,0 +1,87 @@
+"""Running the bot: gunicorn for production HTTP, a threaded loopback server for the sandbox and
+tests, and Socket Mode for firewalled installs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from bot.app import Runtime, build_runtime, create_bolt_app
+from bot.config import Settings
+from handlers.web import create_wsgi_app
+
+log = logging.getLogger(__name__)
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class LocalServer:
+    """The WSGI app on a loopback port in a thread; `url` is its base address."""
+
+    def __init__(
+        self, wsgi_app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self._server = make_server(
+            host, port, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        self.url = f"http://{host}:{self._server.server_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="triage-http", daemon=True
+        )
+
+    def start(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def start_local(rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> LocalServer:
+    """Serve the bot over HTTP on loopback (sandbox, tests) and start its background worker."""
+    server = LocalServer(create_wsgi_app(create_bolt_app(rt)), host, port).start()
+    rt.worker.start()
+    return server
+
+
+def run_socket_mode(rt: Runtime) -> None:
+    """Connect to Slack over a WebSocket (no public URL needed) until interrupted."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    rt.worker.start()
+    SocketModeHandler(create_bolt_app(rt), rt.settings.slack_app_token).start()
+
+
+def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    """Production HTTP: gunicorn workers, each with its own runtime and background worker."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Application(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Callable[..., Any]:
+            # Runs in each worker after the fork: connections and threads must not cross a fork.
+            rt = build_runtime(settings)
+            rt.worker.start()
+            return create_wsgi_app(create_bolt_app(rt))
+
+    _Application().run()

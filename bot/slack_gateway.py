@@ -1,0 +1,160 @@
+"""The one place that talks to Slack's Web API; errors come out sorted into retry or give up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+log = logging.getLogger(__name__)
+
+# Errors that no retry can fix: the request itself is wrong, or the bot lacks access.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "msg_too_long",
+        "no_text",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "user_not_found",
+        "message_not_found",
+        "cant_update_message",
+        "thread_not_found",
+        "invalid_arguments",
+        "restricted_action",
+        "too_many_attachments",
+    }
+)
+
+
+class SlackDeliveryError(Exception):
+    """A Web API call failed; `permanent` says whether trying again can help."""
+
+    def __init__(
+        self, method: str, error: str, *, permanent: bool, retry_after: float | None = None
+    ):
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """Who the bot is in this workspace (from auth.test)."""
+
+    user_id: str
+    bot_id: str
+    team_id: str
+
+
+def make_web_client(token: str | None, api_url: str | None, *, timeout: int = 10) -> WebClient:
+    """A WebClient aimed at SLACK_API_URL when set, retrying connection errors only."""
+    if api_url:
+        return WebClient(token=token, base_url=api_url, timeout=timeout)
+    return WebClient(token=token, timeout=timeout)
+
+
+class SlackGateway:
+    """Wraps every Web API method the bot uses; durable writes go through the outbox first."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        # For calls made while a person waits (ephemerals, modals): one quick retry on 429.
+        self._interactive = WebClient(
+            token=client.token, base_url=client.base_url, timeout=client.timeout
+        )
+        self._interactive.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+
+    def _call(self, method: str, client: WebClient | None = None, **params: Any) -> dict[str, Any]:
+        # The SDK's own method picks the encoding Slack wants (JSON, form or query string).
+        function = getattr(client or self.client, method.replace(".", "_"))
+        try:
+            response = function(**params)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error") or f"http_{status}")
+            retry_after: float | None = None
+            if status == 429:
+                header = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                    "retry-after"
+                )
+                retry_after = float(header[0] if isinstance(header, list) else header or 1)
+                raise SlackDeliveryError(
+                    method, "ratelimited", permanent=False, retry_after=retry_after
+                ) from exc
+            permanent = status < 500 and error in PERMANENT_ERRORS
+            raise SlackDeliveryError(method, error, permanent=permanent) from exc
+        except (SlackClientError, OSError) as exc:
+            raise SlackDeliveryError(method, f"connection: {exc}", permanent=False) from exc
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def identity(self) -> BotIdentity:
+        """Ask Slack who the token belongs to (auth.test)."""
+        data = self._call("auth.test")
+        return BotIdentity(
+            user_id=str(data.get("user_id", "")),
+            bot_id=str(data.get("bot_id", "")),
+            team_id=str(data.get("team_id", "")),
+        )
+
+    def post_message(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """chat.postMessage; returns the new message's ts."""
+        params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
+        if blocks:
+            params["blocks"] = blocks
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        if metadata:
+            params["metadata"] = metadata
+        return str(self._call("chat.postMessage", **params)["ts"])
+
+    def update_message(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        """chat.update of a message the bot posted."""
+        self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks or [])
+
+    def find_by_metadata(self, channel: str, event_type: str, key: str, value: Any) -> str | None:
+        """The ts of a recent bot message carrying this metadata (to adopt a post already made)."""
+        data = self._call(
+            "conversations.history", channel=channel, limit=100, include_all_metadata=True
+        )
+        for message in data.get("messages", []):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == event_type and payload.get(key) == value:
+                return str(message["ts"])
+        return None
+
+    def post_ephemeral(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None
+    ) -> bool:
+        """chat.postEphemeral, best effort: a person is waiting, so it is not queued; logs failures."""
+        params: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        try:
+            self._call("chat.postEphemeral", client=self._interactive, **params)
+        except SlackDeliveryError as exc:
+            log.warning("ephemeral to %s in %s not delivered: %s", user, channel, exc)
+            return False
+        return True

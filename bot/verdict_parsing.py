@@ -1,0 +1,253 @@
+"""Turn a message as a person or a survey tool wrote it into the parts of a verdict."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+
+MAX_VERBATIM_CHARS = 20_000
+
+_SLACK_LINK = re.compile(r"<(?:mailto:|tel:)?([^<>|]+)\|([^<>]+)>|<(?:mailto:|tel:)([^<>|]+)>")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ACCOUNT = re.compile(
+    r"\b(?:account|acct|compte|contrat|contract|client|customer|abonn[eé])\s*"
+    r"(?:n[°o]\.?|#|id|:|number|num[eé]ro)?\s*[:#]?\s*([A-Z]{0,4}-?\d[A-Z0-9-]{3,})\b",
+    re.IGNORECASE,
+)
+_INLINE_SCORE = re.compile(r"\b(?:NPS|CSAT)\s*(?:score)?\s*[:=]?\s*(\d{1,2})\b", re.IGNORECASE)
+_HEADER = re.compile(r"^\s*[*_]*([A-Za-zÀ-ÿ' ]{2,30}?)[*_]*\s*:\s*(.+?)\s*$")
+
+# Header names survey tools and people use, in English and French, folded to ASCII lowercase.
+_KEYS = {
+    "customer": "ref",
+    "client": "ref",
+    "account": "ref",
+    "compte": "ref",
+    "customer id": "ref",
+    "reference": "ref",
+    "ref": "ref",
+    "email": "ref",
+    "e-mail": "ref",
+    "mail": "ref",
+    "phone": "ref",
+    "telephone": "ref",
+    "tel": "ref",
+    "mobile": "ref",
+    "status": "status",
+    "statut": "status",
+    "channel": "channel",
+    "canal": "channel",
+    "via": "channel",
+    "score": "score",
+    "nps": "score",
+    "note": "score",
+    "csat": "score",
+    "consent": "consent",
+    "consentement": "consent",
+    "forward": "consent",
+    "source": "source",
+    "survey": "source",
+    "enquete": "source",
+    "institut": "source",
+    "churn date": "churned_on",
+    "churned": "churned_on",
+    "resiliation": "churned_on",
+    "date de resiliation": "churned_on",
+    "left on": "churned_on",
+    "verbatim": "text",
+    "comment": "text",
+    "commentaire": "text",
+    "answer": "text",
+    "reponse": "text",
+    "feedback": "text",
+    "message": "text",
+}
+_FORMER = {
+    "former",
+    "ex",
+    "churned",
+    "left",
+    "cancelled",
+    "canceled",
+    "ancien",
+    "ancienne",
+    "resilie",
+    "resiliee",
+    "parti",
+    "partie",
+    "ex-client",
+    "former customer",
+}
+_CURRENT = {"current", "active", "subscriber", "actuel", "actuelle", "abonne", "abonnee", "client"}
+_CHANNELS = {
+    "web": "web",
+    "online": "web",
+    "internet": "web",
+    "phone": "phone",
+    "telephone": "phone",
+    "call": "phone",
+    "appel": "phone",
+    "email": "email",
+    "mail": "email",
+    "e-mail": "email",
+    "chat": "chat",
+    "sms": "chat",
+    "app": "web",
+}
+_YES = {"yes", "y", "true", "oui", "o", "1", "ok", "granted", "accepted"}
+_NO = {"no", "n", "false", "non", "0", "refused", "declined", "refuse"}
+
+
+def fold(value: str) -> str:
+    """Lowercase ASCII fold, so `Téléphone` and `telephone` match."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """A normalised customer reference: `kind` is account, phone or email."""
+
+    kind: str
+    value: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True)
+class ParsedVerdict:
+    """What a message says about a verdict; None where it says nothing."""
+
+    text: str
+    customer: CustomerRef | None
+    status: str | None
+    channel: str | None
+    score: int | None
+    consent: bool | None
+    source: str | None
+    churned_on: str | None
+
+
+def slack_to_plain(text: str) -> str:
+    """Undo Slack's mrkdwn escaping and link syntax (`<mailto:a@b.c|a@b.c>` becomes `a@b.c`)."""
+
+    def link(match: re.Match[str]) -> str:
+        return match.group(2) or match.group(3) or match.group(1)
+
+    return html.unescape(_SLACK_LINK.sub(link, text))
+
+
+def normalise_ref(raw: str, default_country: str) -> CustomerRef | None:
+    """Normalise one reference: email lowercased, phone to E.164, else an account id."""
+    value = raw.strip().strip("<>").strip()
+    if not value:
+        return None
+    email = _EMAIL.fullmatch(value)
+    if email:
+        return CustomerRef("email", value.lower())
+    digits = re.sub(r"[\s.()-]", "", value)
+    if re.fullmatch(r"\+?\d{8,15}", digits):
+        try:
+            number = phonenumbers.parse(value, default_country)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return CustomerRef("phone", e164)
+    account = re.sub(r"\s+", "", value).upper()
+    if re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{2,63}", account):
+        return CustomerRef("account", account)
+    return None
+
+
+def find_ref(text: str, default_country: str) -> CustomerRef | None:
+    """Find a customer reference in free text: an email, then a phone number, then an account id."""
+    email = _EMAIL.search(text)
+    if email:
+        return CustomerRef("email", email.group(0).lower())
+    for match in phonenumbers.PhoneNumberMatcher(text, default_country):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        return CustomerRef("phone", e164)
+    account = _ACCOUNT.search(text)
+    if account:
+        return CustomerRef("account", account.group(1).upper())
+    return None
+
+
+def _status(value: str) -> str | None:
+    folded = fold(value)
+    if folded in _FORMER or any(word in folded.split() for word in ("former", "ancien", "resilie")):
+        return "former"
+    if folded in _CURRENT:
+        return "current"
+    return None
+
+
+def _score(value: str) -> int | None:
+    match = re.match(r"^\s*(\d{1,2})(?:\s*/\s*(\d{1,2}))?", value)
+    if not match:
+        return None
+    score = int(match.group(1))
+    return score if 0 <= score <= 10 else None
+
+
+def _consent(value: str) -> bool | None:
+    folded = fold(value).rstrip(".!")
+    if folded in _YES or folded.startswith(("yes", "oui")):
+        return True
+    if folded in _NO or folded.startswith(("no", "non")):
+        return False
+    return None
+
+
+def _understood(key: str, value: str) -> bool:
+    checks = {"score": _score, "consent": _consent, "status": _status}
+    if key in checks:
+        return checks[key](value) is not None
+    if key == "channel":
+        return fold(value) in _CHANNELS
+    return True
+
+
+def parse_verdict(raw: str, default_country: str = "FR") -> ParsedVerdict:
+    """Split `Key: value` header lines from the verbatim and read the customer reference."""
+    text = slack_to_plain(raw)
+    fields: dict[str, str] = {}
+    body: list[str] = []
+    for line in text.splitlines():
+        match = _HEADER.match(line)
+        key = _KEYS.get(fold(match.group(1))) if match else None
+        if match and key and not _understood(key, match.group(2)):
+            key = None  # "Note: call back later" is a sentence, not a score header
+        if match and key and (key != "text" or "text" not in fields):
+            fields.setdefault(key, match.group(2).strip().strip('*_"“”«» '))
+        else:
+            body.append(line)
+    verbatim = "\n".join(body).strip()
+    if "text" in fields:
+        verbatim = (fields["text"] + ("\n" + verbatim if verbatim else "")).strip()
+    verbatim = verbatim.strip('"“”«» \n')[:MAX_VERBATIM_CHARS]
+    customer = normalise_ref(fields["ref"], default_country) if "ref" in fields else None
+    if customer is None:
+        customer = find_ref(text, default_country)
+    score = _score(fields["score"]) if "score" in fields else None
+    if score is None:
+        inline = _INLINE_SCORE.search(text)
+        score = int(inline.group(1)) if inline and int(inline.group(1)) <= 10 else None
+    channel_value = fold(fields.get("channel", ""))
+    return ParsedVerdict(
+        text=verbatim,
+        customer=customer,
+        status=_status(fields["status"]) if "status" in fields else None,
+        channel=_CHANNELS.get(channel_value) if channel_value else None,
+        score=score,
+        consent=_consent(fields["consent"]) if "consent" in fields else None,
+        source=fields.get("source"),
+        churned_on=fields.get("churned_on"),
+    )

@@ -1,0 +1,212 @@
+"""SQLAlchemy 2 typed models: customers, verdicts, cases, their timeline, and the durable queues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+OPEN_STATES = ("open", "claimed", "contacting")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always gives back aware datetimes (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Customer(Base):
+    """A customer, known by one normalised reference (account id, E.164 phone, email)."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    ref_kind: Mapped[str] = mapped_column(String(16))  # account, phone, email, unidentified
+    status: Mapped[str] = mapped_column(String(16), default="unknown")  # current, former, unknown
+    churned_on: Mapped[str | None] = mapped_column(String(10))  # ISO date as the source gave it
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+
+
+class Case(Base):
+    """The unit of work: one open case per customer, owned, with a deadline."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        # One open case per customer, enforced by the database so concurrent intakes cannot split.
+        Index(
+            "uq_cases_one_open_per_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("status IN ('open', 'claimed', 'contacting')"),
+            postgresql_where=text("status IN ('open', 'claimed', 'contacting')"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    severity: Mapped[str] = mapped_column(String(8), default="medium")
+    primary_reason: Mapped[str] = mapped_column(String(64), default="other")
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_id: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    slack_channel: Mapped[str] = mapped_column(String(32))
+    root_ts: Mapped[str | None] = mapped_column(String(32))
+
+    customer: Mapped[Customer] = relationship()
+    verdicts: Mapped[list[Verdict]] = relationship(
+        back_populates="case", order_by="Verdict.received_at.desc()"
+    )
+
+
+class Verdict(Base):
+    """One survey answer or complaint, verbatim, as it arrived."""
+
+    __tablename__ = "verdicts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(255), unique=True)  # dedup across redeliveries
+    source: Mapped[str] = mapped_column(String(32))  # slack_message, shortcut, webhook, import
+    origin: Mapped[str | None] = mapped_column(String(255))  # who surveyed: "Institut X (exit)"
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="unknown")  # web, phone, email, chat
+    score: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    received_at: Mapped[datetime]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    author_id: Mapped[str | None] = mapped_column(String(32))
+
+    case: Mapped[Case | None] = relationship(back_populates="verdicts")
+    classifications: Mapped[list[Classification]] = relationship(
+        back_populates="verdict", order_by="Classification.id.desc()"
+    )
+
+
+class Classification(Base):
+    """A classifier's result for one verdict, with what produced it."""
+
+    __tablename__ = "classifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id"), index=True)
+    backend: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    taxonomy_version: Mapped[str] = mapped_column(String(32))
+    primary_reason: Mapped[str] = mapped_column(String(64))
+    secondary_reasons: Mapped[list[Any]]
+    confidence: Mapped[float] = mapped_column(Float)
+    sentiment: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(8))
+    summary: Mapped[str] = mapped_column(Text)
+    suggested_action: Mapped[str] = mapped_column(Text, default="")
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+    verdict: Mapped[Verdict] = relationship(back_populates="classifications")
+
+
+class Event(Base):
+    """The case's append-only timeline: every change is one row."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(32))  # a Slack user id, or "system"
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class InboundEvent(Base):
+    """A Slack event recorded before the ack: the dedup key and the durable to-do in one row."""
+
+    __tablename__ = "inbound_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A Slack write the bot must not lose, queued in the transaction of the change behind it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # card, reply, message
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
