@@ -115,7 +115,9 @@ def run_sandbox(keep_running: bool = False, port: int = 0, language: str = "en")
                 status = post_verdict(emulator, sender, sample)
                 print(f"posted a verdict in #survey-intake as {sample['author']}: HTTP {status}")
             wait_idle(rt)
-            cards = [m for m in emulator.channel_messages(TRIAGE) if m.get("user") == rt.bot.user_id]
+            cards = [
+                m for m in emulator.channel_messages(TRIAGE) if m.get("user") == rt.bot.user_id
+            ]
             if cards:
                 payload = emulator.click(TRIAGE, cards[0]["ts"], CLAIM_ACTION, "U0AGENT")
                 status = sender.send_interactivity(payload).status

@@ -1,0 +1,114 @@
+"""`triage serve` as production runs it: gunicorn, several worker processes, one database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from bot.slack_emulator import SlackEmulator
+from bot.slack_signing import SlackRequestSender
+from tests.conftest import BOT_TOKEN, INTAKE, TRIAGE, team_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_gunicorn_workers_turn_verdicts_into_cards_once_each(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator
+) -> None:
+    config = tmp_path / "triage.yaml"
+    config.write_text(yaml.safe_dump(team_config()), encoding="utf-8")
+    port = _free_port()
+    secret = "serve-test-secret"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIAGE_"))}
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=secret,
+        SLACK_API_URL=emulator.api_url,
+        DATABASE_URL=database_url,
+        TRIAGE_CONFIG=str(config),
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_until(lambda: _healthy(url)), "triage serve did not come up"
+        sender = SlackRequestSender(url + "/slack/events", secret)
+        for n in range(10):
+            event = emulator.post_as_user(
+                INTAKE,
+                "U0ANALYST",
+                f"Customer: c{n}@example.com\nConsent: yes\nThe 4G drops every night.",
+            )
+            assert sender.send_event(event, event_id=f"EvSERVE{n}").status == 200
+            # Slack's retry of the same event may reach the other worker process.
+            assert sender.send_event(event, event_id=f"EvSERVE{n}", retry_num=1).status == 200
+
+        def cards() -> list[dict[str, object]]:
+            return [m for m in emulator.channel_messages(TRIAGE) if m.get("user") == "U0BOT"]
+
+        assert _wait_until(lambda: len(cards()) >= 10)
+        time.sleep(1.5)  # a duplicate would show up within the workers' next passes
+        case_ids = sorted(c["metadata"]["event_payload"]["case_id"] for c in cards())  # type: ignore[index]
+        assert case_ids == list(range(1, 11))
+        replies = [
+            r
+            for root in emulator.channel_messages(INTAKE)
+            for r in emulator.thread(INTAKE, root["ts"])
+        ]
+        assert len(replies) == 10
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert "Traceback" not in output, output
