@@ -18,7 +18,6 @@ from storage import queries
 from storage.models import Case, Customer, Verdict
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
-REVIEW_THRESHOLD = 0.45
 
 
 def deadline_for(team: TeamConfig, opened_at: datetime) -> datetime:
@@ -43,7 +42,7 @@ def open_or_join(
             status="open",
             severity=result.severity,
             primary_reason=result.primary_reason,
-            needs_review=result.confidence < REVIEW_THRESHOLD,
+            needs_review=result.confidence < team.classification.review_threshold,
             opened_at=now,
             deadline_at=deadline_for(team, now),
             slack_channel=team.channels.triage,

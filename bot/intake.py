@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cases, outbox
+from bot import cases, classification, outbox
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
@@ -19,7 +19,7 @@ from bot.slack_gateway import BotIdentity
 from bot.verdict_parsing import parse_verdict
 from storage import queries
 from storage.db import transaction
-from storage.models import Classification, Customer, InboundEvent, Verdict
+from storage.models import Customer, InboundEvent, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def ingest(
     if not item.text.strip():
         return IntakeResult("empty")
     customer = _customer(session, item, now)
-    result = classifier.classify(item.text, score=item.score)
+    result = classification.classify_for_intake(classifier, item.text, item.score)
     verdict = Verdict(
         source_key=item.source_key,
         source=item.source,
@@ -172,25 +172,7 @@ def ingest(
     )
     session.add(verdict)
     session.flush()
-    session.add(
-        Classification(
-            verdict_id=verdict.id,
-            backend=result.backend,
-            model=result.model,
-            prompt_version=result.prompt_version,
-            taxonomy_version=result.taxonomy_version,
-            primary_reason=result.primary_reason,
-            secondary_reasons=list(result.secondary_reasons),
-            confidence=result.confidence,
-            sentiment=result.sentiment,
-            severity=result.severity,
-            language=result.language,
-            summary=result.summary,
-            suggested_action=result.suggested_action,
-            provisional=result.provisional,
-            created_at=now,
-        )
-    )
+    classification.store(session, verdict.id, result, now)
     if not verdict.consent:
         return IntakeResult("no_consent", None, verdict.id)
     case, opened = cases.open_or_join(session, customer, verdict, result, team, now)

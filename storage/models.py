@@ -159,6 +159,11 @@ class Classification(Base):
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # LLM cache key
+    cues: Mapped[list[Any] | None]  # what decided the reason, for people to see why
+    facts: Mapped[list[Any] | None]  # facts that matter for contact
+    actor: Mapped[str | None] = mapped_column(String(32))  # who corrected it (human backend)
     created_at: Mapped[datetime]
 
     verdict: Mapped[Verdict] = relationship(back_populates="classifications")
