@@ -206,7 +206,7 @@ def process_inbound(
 ) -> int:
     """Turn recorded intake messages into verdicts and cases; returns how many were done."""
     with factory() as session:
-        ids = queries.claimable_inbound_ids(session, clock.now(), limit)
+        ids = queries.claimable_inbound_ids(session, "slack_message", clock.now(), limit)
     done = 0
     for inbound_id in ids:
         now = clock.now()

@@ -85,11 +85,12 @@ def insert_inbound(
     return True
 
 
-def claimable_inbound_ids(session: Session, now: datetime, limit: int) -> list[int]:
-    """Pending inbound events nobody holds a live lease on, oldest first."""
+def claimable_inbound_ids(session: Session, kind: str, now: datetime, limit: int) -> list[int]:
+    """Pending inbound events of one kind that nobody holds a live lease on, oldest first."""
     query = (
         select(InboundEvent.id)
         .where(
+            InboundEvent.kind == kind,
             InboundEvent.status == "pending",
             or_(InboundEvent.lease_until.is_(None), InboundEvent.lease_until < now),
         )
