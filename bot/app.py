@@ -13,8 +13,9 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cases, intake
+from bot import cases, classification, slack_intake
 from bot.background import BackgroundWorker
+from bot.classify_llm import LLMClassifier
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
@@ -40,6 +41,7 @@ class Runtime:
     classifier: OfflineClassifier
     bot: BotIdentity
     dispatcher: OutboxDispatcher
+    llm: LLMClassifier | None = None  # set when OPENAI_API_KEY is: reclassifies after intake
     worker: BackgroundWorker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -47,13 +49,21 @@ class Runtime:
 
     def run_pending(self) -> int:
         """One pass: process recorded intake, then deliver due Slack writes; returns work done."""
-        done = intake.process_inbound(self.factory, self.classifier, self.settings.team, self.clock)
+        done = slack_intake.process_pending(
+            self.factory, self.gateway, self.classifier, self.settings.team, self.clock
+        )
         report = self.dispatcher.deliver_due()
+        if self.llm is not None:  # after the delivery, so provisional cards never wait on it
+            done += classification.process_llm_jobs(
+                self.factory, self.llm, self.settings.team, self.clock
+            )
         return done + report.sent
 
     def close(self) -> None:
         """Stop the worker and release database connections."""
         self.worker.stop()
+        if self.llm is not None:
+            self.llm.close()
         self.engine.dispose()
 
 
@@ -94,16 +104,21 @@ def build_runtime(
             engine.dispose()
             raise ConfigError([f"SLACK_BOT_TOKEN: {hint} ({exc.error})"]) from None
     factory = make_sessionmaker(engine)
-    classifier = OfflineClassifier(taxonomy, team_language=settings.team.language)
+    llm = LLMClassifier.from_settings(settings, taxonomy) if settings.openai_api_key else None
+    classifier = OfflineClassifier(
+        taxonomy, team_language=settings.team.language, provisional=llm is not None
+    )
     dispatcher = OutboxDispatcher(
         factory, gateway, clock, cases.card_renderer(settings.team, taxonomy, clock)
     )
-    return Runtime(settings, engine, factory, clock, gateway, taxonomy, classifier, bot, dispatcher)
+    return Runtime(
+        settings, engine, factory, clock, gateway, taxonomy, classifier, bot, dispatcher, llm
+    )
 
 
 def create_bolt_app(rt: Runtime) -> App:
     """The Bolt app with every listener registered."""
-    from handlers import actions, commands, errors, events
+    from handlers import actions, commands, errors, events, shortcuts
 
     def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
         # Bolt's default asks auth.test on the first request; during a Slack outage that would
@@ -130,5 +145,6 @@ def create_bolt_app(rt: Runtime) -> App:
     events.register(app, rt)
     actions.register(app, rt)
     commands.register(app, rt)
+    shortcuts.register(app, rt)
     errors.register(app, rt)
     return app

@@ -6,6 +6,7 @@ fails, so it must be deterministic, fast on any input, and never raise on odd te
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -24,6 +25,8 @@ __all__ = [
     "OfflineClassifier",
     "detect_language",
     "fold",
+    "score_sentiment",
+    "suggested_action",
 ]
 
 BACKEND = "offline"
@@ -61,6 +64,21 @@ class Classification:
     prompt_version: str
     taxonomy_version: str
     provisional: bool
+    # Added with the LLM classifier; defaults keep older callers working.
+    cues: tuple[str, ...] = ()  # the words or phrases that decided, so a person can see why
+    facts: tuple[str, ...] = ()  # facts that matter for contact ("former customer", ...)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    text_hash: str | None = None  # LLM cache key: hash of the masked verbatim
+
+    def to_dict(self) -> dict[str, object]:
+        """The result as plain JSON-ready data (the CLI prints this)."""
+        data = dataclasses.asdict(self)
+        data["secondary_reasons"] = list(self.secondary_reasons)
+        data["cues"] = list(self.cues)
+        data["facts"] = list(self.facts)
+        return data
 
 
 # --------------------------------------------------------------------------- text handling
@@ -668,7 +686,8 @@ def _shorten(text: str, limit: int = QUOTE_MAX) -> str:
 # --------------------------------------------------------------------------- scores
 
 
-def _score_sentiment(score: int | None, scale: str | None) -> str | None:
+def score_sentiment(score: int | None, scale: str | None) -> str | None:
+    """Sentiment from the customer's own rating (NPS 0-10 or CSAT 1-5), or None without one."""
     if score is None or isinstance(score, bool):
         return None
     kind = (scale or "nps").strip().lower()
@@ -704,8 +723,12 @@ class OfflineClassifier:
     model = MODEL
     prompt_version = PROMPT_VERSION
 
-    def __init__(self, taxonomy: Taxonomy, *, team_language: str = "en") -> None:
+    def __init__(
+        self, taxonomy: Taxonomy, *, team_language: str = "en", provisional: bool = False
+    ) -> None:
         self.taxonomy = taxonomy
+        # True when an LLM pass follows: results are first answers, replaced when it answers.
+        self.provisional = provisional
         self.team_language = _team_lang(team_language)
         models: list[_ReasonModel] = []
         for reason in taxonomy.reasons:
@@ -727,7 +750,7 @@ class OfflineClassifier:
         doc = _Doc.build(text)
         lang = self.team_language
         if not doc.tokens:
-            sentiment = _score_sentiment(score, scale) or "neutral"
+            sentiment = score_sentiment(score, scale) or "neutral"
             return self._result(
                 OTHER_REASON_ID,
                 (),
@@ -794,7 +817,7 @@ class OfflineClassifier:
         else:
             text_sentiment = "neutral"
         # The customer's own rating is the better signal when there is one.
-        sentiment = _score_sentiment(score, scale) or text_sentiment
+        sentiment = score_sentiment(score, scale) or text_sentiment
 
         if (
             churned_hits
@@ -850,7 +873,7 @@ class OfflineClassifier:
             model=MODEL,
             prompt_version=PROMPT_VERSION,
             taxonomy_version=self.taxonomy.version,
-            provisional=False,
+            provisional=self.provisional,
         )
 
     @staticmethod
@@ -895,8 +918,13 @@ class OfflineClassifier:
         return line + "\n" + _QUOTE[lang].format(quote=_shorten(telling))
 
     def _action(self, primary: str, *, former: bool) -> str:
-        lang = self.team_language
-        action = _ACTIONS[lang].get(primary) or _GENERIC_ACTION[lang].format(
-            reason=_label_in_sentence(self.taxonomy.label(primary, lang))
-        )
-        return action + (_FORMER_NOTE[lang] if former else "")
+        return suggested_action(self.taxonomy, primary, self.team_language, former=former)
+
+
+def suggested_action(taxonomy: Taxonomy, reason_id: str, lang: str, *, former: bool = False) -> str:
+    """The next step suggested for a reason, in the team's language (also after a correction)."""
+    lang = _team_lang(lang)
+    action = _ACTIONS[lang].get(reason_id) or _GENERIC_ACTION[lang].format(
+        reason=_label_in_sentence(taxonomy.label(reason_id, lang))
+    )
+    return action + (_FORMER_NOTE[lang] if former else "")

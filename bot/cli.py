@@ -163,6 +163,59 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from bot import importer
+    from bot.app import build_runtime
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"triage: {path}: no such file", file=sys.stderr)
+        return 2
+    data = path.read_bytes()
+    rows = max(0, data.count(b"\n") - (0 if path.suffix.lower() in (".jsonl", ".ndjson") else 1))
+    rt = build_runtime(load_settings(), check_slack=False)
+    try:
+        columns = (
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, disable=args.quiet or not sys.stderr.isatty()) as bar:
+            task = bar.add_task("import", total=rows or None)
+            summary = importer.import_rows(
+                rt.factory,
+                path.name,
+                data,
+                rt.classifier,
+                rt.settings.team,
+                rt.clock,
+                progress=lambda n: bar.advance(task, n),
+            )
+    except importer.RowError as exc:
+        print(f"triage: {path}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        rt.close()
+    print(f"{path}:")
+    print("\n".join(summary.lines()))
+    rejected = importer.write_rejected(path, summary)
+    if rejected:
+        print(f"rejected rows written to {rejected}")
+    print("case cards are posted to Slack by `triage serve` or `triage worker`")
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox import run_sandbox
 
@@ -230,6 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=_cmd_config_check)
 
+    imp = sub.add_parser(
+        "import",
+        help="import verdicts from a CSV or JSONL file",
+        description=(
+            "Import verdicts from a CSV or JSONL file. Columns are found by header name "
+            "(text/verbatim/comment, customer/email/phone, status, churned_on, channel, source, "
+            "score, consent, received_at, id; English or French names). Rejected rows are written "
+            "beside the file (NAME.rejected.csv or .jsonl) with their row number and reason."
+        ),
+    )
+    imp.add_argument("file", help="the CSV (comma, semicolon or tab separated) or JSONL file")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=_cmd_import)
+
     sandbox = sub.add_parser(
         "sandbox",
         help="demo on a local Slack emulator, SQLite and the offline classifier",
@@ -247,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="port for the bot's HTTP endpoint (default: any free port)",
     )
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    from bot import cli_classify
+
+    cli_classify.add_parsers(sub)  # classify, eval
     return parser
 
 

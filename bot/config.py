@@ -98,6 +98,14 @@ class ClassificationConfig(BaseModel):
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
+class FatigueConfig(BaseModel):
+    """When a customer has been surveyed or contacted too often."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    window: DurationField = Field(default_factory=lambda: parse_duration("P90D"))
+    threshold: int = Field(default=2, ge=1)  # more surveys and contacts than this: flagged
+
+
 class TeamConfig(BaseModel):
     """The team's YAML file (`TRIAGE_CONFIG`)."""
 
@@ -111,6 +119,7 @@ class TeamConfig(BaseModel):
     default_country: str = "FR"
     policy: Policy = Field(default_factory=Policy)
     classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
+    fatigue: FatigueConfig = Field(default_factory=FatigueConfig)
 
     @field_validator("language")
     @classmethod

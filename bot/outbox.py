@@ -71,6 +71,17 @@ def enqueue_ephemeral(
     _queue(session, now, kind="ephemeral", channel=channel, thread_ts=thread_ts, payload=payload)
 
 
+def enqueue_case_link(
+    session: Session, case: Case, channel: str, user: str, text: str, now: datetime
+) -> None:
+    """Tell one person privately where a case's thread is, once its card exists.
+
+    `text` holds `{link}`; if the bot cannot post in `channel`, the note goes to the person's DM.
+    """
+    payload = {"text": text, "user": user}
+    _queue(session, now, kind="case_link", case_id=case.id, channel=channel, payload=payload)
+
+
 @dataclass
 class DeliveryReport:
     """What one delivery pass did."""
@@ -195,6 +206,20 @@ class OutboxDispatcher:
             return self.gateway.post_message(
                 row.channel, payload["text"], payload.get("blocks"), thread_ts=case.root_ts
             )
+        if row.kind == "case_link":
+            assert row.case_id is not None
+            case = session.get(Case, row.case_id)
+            if case is None:
+                return None
+            if not case.root_ts:
+                raise _Wait(f"case {case.id} has no root message yet")
+            link = self.gateway.permalink(case.slack_channel, case.root_ts)
+            text = str(payload["text"]).replace("{link}", link)
+            if self.gateway.post_ephemeral(row.channel, payload["user"], text):
+                return None
+            return self.gateway.post_message(
+                payload["user"], text
+            )  # the bot is not in that channel
         if row.kind == "ephemeral":
             self.gateway.post_ephemeral(
                 row.channel, payload["user"], payload["text"], row.thread_ts

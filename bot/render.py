@@ -12,11 +12,19 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    DatePickerElement,
     DividerBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
     SectionBlock,
+    StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
 from bot.i18n import t
 from bot.taxonomy import Taxonomy
@@ -89,13 +97,28 @@ def latest_classification(verdict: Verdict) -> Classification | None:
 
 
 @dataclass(frozen=True)
+class CaseHistory:
+    """What the card tells about the customer's past: surveys in the window, earlier cases."""
+
+    surveys_in_window: int = 0
+    window_days: int = 90
+    fatigue_threshold: int = 2
+    earlier: tuple[tuple[int, str], ...] = ()  # (case id, status)
+
+    @property
+    def fatigued(self) -> bool:
+        return self.surveys_in_window > self.fatigue_threshold
+
+
+@dataclass(frozen=True)
 class CardContext:
-    """What the card needs besides the case: language, time zone, taxonomy, now."""
+    """What the card needs besides the case: language, time zone, taxonomy, now, history."""
 
     lang: str
     tz: ZoneInfo
     taxonomy: Taxonomy
     now: datetime
+    history: CaseHistory = CaseHistory()
 
 
 def _status_line(case: Case, ctx: CardContext) -> str:
@@ -125,6 +148,10 @@ def _verdict_blocks(verdict: Verdict, ctx: CardContext) -> list[Block]:
     )
     if verdict.score is not None:
         meta += " · " + t(ctx.lang, "score", score=verdict.score)
+    if verdict.deleted_at is not None:
+        meta += " · :wastebasket: " + t(ctx.lang, "deleted_in_slack")
+    elif verdict.edited_at is not None:
+        meta += " · " + t(ctx.lang, "edited")
     blocks: list[Block] = [
         ContextBlock(elements=[MarkdownTextObject(text=fold(meta, FIELD_LIMIT))]),
         _section(quote(fold(verdict.text, VERBATIM_FOLD))),
@@ -137,6 +164,24 @@ def _verdict_blocks(verdict: Verdict, ctx: CardContext) -> list[Block]:
             )
         )
     return blocks
+
+
+def _history_text(ctx: CardContext) -> str:
+    history, lang = ctx.history, ctx.lang
+    parts: list[str] = []
+    if history.fatigued:
+        parts.append(t(lang, "fatigue", count=history.surveys_in_window, days=history.window_days))
+    elif history.surveys_in_window > 1:
+        parts.append(
+            t(lang, "surveys_in_window", count=history.surveys_in_window, days=history.window_days)
+        )
+    if history.earlier:
+        listed = ", ".join(
+            f"#{case_id} ({t(lang, f'state_{status}', owner='')})"
+            for case_id, status in history.earlier[:5]
+        )
+        parts.append(f"{t(lang, 'earlier_cases')}: {listed}")
+    return " · ".join(parts)
 
 
 def case_card(case: Case, ctx: CardContext) -> Message:
@@ -181,6 +226,11 @@ def case_card(case: Case, ctx: CardContext) -> Message:
                 ),
             ]
         ),
+    ]
+    history = _history_text(ctx)
+    if history:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fold(history, FIELD_LIMIT))]))
+    blocks += [
         DividerBlock(),
         _section("*" + t(lang, "verdicts", count=len(case.verdicts)) + "*"),
     ]
@@ -213,3 +263,103 @@ def case_card(case: Case, ctx: CardContext) -> Message:
 def text_message(text: str) -> Message:
     """A short plain message, for thread replies and ephemerals."""
     return Message(text=text, blocks=[_section(text).to_dict()])
+
+
+SEND_TO_TRIAGE_VIEW = "send_to_triage_submit"
+MODAL_FIELDS = ("ref", "status", "churned_on", "source", "channel", "score", "consent")
+
+
+def _options(lang: str, prefix: str, values: tuple[str, ...]) -> list[Option]:
+    return [Option(value=v, text=PlainTextObject(text=t(lang, f"{prefix}_{v}"))) for v in values]
+
+
+def send_to_triage_modal(
+    lang: str,
+    verbatim: str,
+    private_metadata: str,
+    *,
+    ref: str | None,
+    status: str | None,
+    churned_on: str | None,
+    source: str | None,
+    channel: str | None,
+    score: int | None,
+    consent: bool | None,
+) -> dict[str, Any]:
+    """The "Send to triage" modal, prefilled with what was read from the message."""
+    statuses = _options(lang, "status", ("current", "former", "unknown"))
+    channels = _options(lang, "channel", ("web", "phone", "email", "chat", "unknown"))
+    consents = [
+        Option(value="yes", text=PlainTextObject(text=t(lang, "consent_yes"))),
+        Option(value="no", text=PlainTextObject(text=t(lang, "consent_no"))),
+    ]
+    status_initial = next(o for o in statuses if o.value == (status or "unknown"))
+    channel_initial = next(o for o in channels if o.value == (channel or "unknown"))
+    consent_initial = None if consent is None else consents[0 if consent else 1]
+    blocks: list[Block] = [
+        _section(f"*{t(lang, 'verbatim')}*\n{quote(fold(verbatim, 2800))}"),
+        InputBlock(
+            block_id="ref",
+            optional=True,
+            label=t(lang, "modal_ref"),
+            hint=t(lang, "modal_ref_hint"),
+            element=PlainTextInputElement(
+                action_id="value", initial_value=ref or None, max_length=255
+            ),
+        ),
+        InputBlock(
+            block_id="status",
+            label=t(lang, "status"),
+            element=StaticSelectElement(
+                action_id="value", options=statuses, initial_option=status_initial
+            ),
+        ),
+        InputBlock(
+            block_id="churned_on",
+            optional=True,
+            label=t(lang, "modal_churned_on"),
+            element=DatePickerElement(action_id="value", initial_date=churned_on or None),
+        ),
+        InputBlock(
+            block_id="source",
+            optional=True,
+            label=t(lang, "modal_source"),
+            element=PlainTextInputElement(
+                action_id="value", initial_value=source or None, max_length=255
+            ),
+        ),
+        InputBlock(
+            block_id="channel",
+            label=t(lang, "modal_channel"),
+            element=StaticSelectElement(
+                action_id="value", options=channels, initial_option=channel_initial
+            ),
+        ),
+        InputBlock(
+            block_id="score",
+            optional=True,
+            label=t(lang, "modal_score"),
+            element=PlainTextInputElement(
+                action_id="value",
+                initial_value=str(score) if score is not None else None,
+                max_length=5,
+            ),
+        ),
+        InputBlock(
+            block_id="consent",
+            label=t(lang, "modal_consent"),
+            element=RadioButtonsElement(
+                action_id="value", options=consents, initial_option=consent_initial
+            ),
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=SEND_TO_TRIAGE_VIEW,
+        title=PlainTextObject(text=fold(t(lang, "modal_title"), 24)),
+        submit=PlainTextObject(text=fold(t(lang, "modal_submit"), 24)),
+        close=PlainTextObject(text=fold(t(lang, "modal_cancel"), 24)),
+        private_metadata=private_metadata,
+        blocks=blocks,
+    )
+    return view.to_dict()

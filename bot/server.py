@@ -51,7 +51,7 @@ class LocalServer:
 
 def start_local(rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> LocalServer:
     """Serve the bot over HTTP on loopback (sandbox, tests) and start its background worker."""
-    server = LocalServer(create_wsgi_app(create_bolt_app(rt)), host, port).start()
+    server = LocalServer(create_wsgi_app(create_bolt_app(rt), rt), host, port).start()
     rt.worker.start()
     return server
 
@@ -82,6 +82,6 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads
             # Runs in each worker after the fork: connections and threads must not cross a fork.
             rt = build_runtime(settings)
             rt.worker.start()
-            return create_wsgi_app(create_bolt_app(rt))
+            return create_wsgi_app(create_bolt_app(rt), rt)
 
     _Application().run()

@@ -2186,6 +2186,55 @@ class SlackEmulator:
             )
             return event
 
+    def edit_as_user(self, channel: str, ts: str, text: str) -> JsonDict:
+        """A person edits their message; returns the ``message_changed`` event Slack sends."""
+        with self._changed:
+            channel_id = self._resolve_channel(channel)
+            message = self._index.get((channel_id, ts))
+            if message is None:
+                raise LookupError(f"message_not_found: {channel!r} {ts}")
+            previous = copy.deepcopy(message)
+            event_ts = self._next_ts()
+            message["text"] = text
+            if "client_msg_id" in message:
+                message["blocks"] = [_rich_text_block(text, self._random(_BLOCK_ID_ALPHABET, 5))]
+            message["edited"] = {"user": message.get("user", ""), "ts": event_ts}
+            self._changed.notify_all()
+            return {
+                "type": "message",
+                "subtype": "message_changed",
+                "hidden": True,
+                "channel": channel_id,
+                "message": copy.deepcopy(message),
+                "previous_message": previous,
+                "event_ts": event_ts,
+                "ts": event_ts,
+                "channel_type": self._channel_type(channel_id),
+            }
+
+    def delete_as_user(self, channel: str, ts: str) -> JsonDict:
+        """A person deletes their message; returns the ``message_deleted`` event Slack sends."""
+        with self._changed:
+            channel_id = self._resolve_channel(channel)
+            message = self._index.get((channel_id, ts))
+            if message is None:
+                raise LookupError(f"message_not_found: {channel!r} {ts}")
+            previous = copy.deepcopy(message)
+            self._delete_message(channel_id, message)
+            event_ts = self._next_ts()
+            self._changed.notify_all()
+            return {
+                "type": "message",
+                "subtype": "message_deleted",
+                "hidden": True,
+                "deleted_ts": ts,
+                "channel": channel_id,
+                "previous_message": previous,
+                "event_ts": event_ts,
+                "ts": event_ts,
+                "channel_type": self._channel_type(channel_id),
+            }
+
     def _user_file(self, spec: Mapping[str, Any], user: str, channel: str, ts: str) -> JsonDict:
         content = spec.get("content")
         if isinstance(content, str):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +146,41 @@ class SlackGateway:
             if metadata.get("event_type") == event_type and payload.get(key) == value:
                 return str(message["ts"])
         return None
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """chat.getPermalink: a link to a message that opens it (and its thread) in Slack."""
+        return str(self._call("chat.getPermalink", channel=channel, message_ts=ts)["permalink"])
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """views.open within the trigger's 3 seconds; returns the view id."""
+        data = self._call("views.open", client=self._interactive, trigger_id=trigger_id, view=view)
+        return str((data.get("view") or {}).get("id", ""))
+
+    def download_file(self, file_id: str, max_bytes: int) -> tuple[str, bytes]:
+        """A file shared in Slack: its name and bytes (refused above `max_bytes`)."""
+        info = self._call("files.info", file=file_id).get("file") or {}
+        name = str(info.get("name") or file_id)
+        size = int(info.get("size") or 0)
+        if size > max_bytes:
+            raise SlackDeliveryError("files.info", f"file_too_large ({size} bytes)", permanent=True)
+        url = str(info.get("url_private_download") or info.get("url_private") or "")
+        request = urllib.request.Request(
+            url, headers={"Authorization": f"Bearer {self.client.token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.client.timeout) as response:
+                data = response.read(max_bytes + 1)
+        except urllib.error.HTTPError as exc:
+            raise SlackDeliveryError(
+                "files.download", f"http_{exc.code}", permanent=exc.code < 500
+            ) from exc
+        except OSError as exc:
+            raise SlackDeliveryError(
+                "files.download", f"connection: {exc}", permanent=False
+            ) from exc
+        if len(data) > max_bytes:
+            raise SlackDeliveryError("files.download", "file_too_large", permanent=True)
+        return name, data
 
     def post_ephemeral(
         self, channel: str, user: str, text: str, thread_ts: str | None = None

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot import intake
+from bot import slack_intake
 from bot.app import Runtime
 
 
@@ -16,5 +16,5 @@ def register(app: App, rt: Runtime) -> None:
     @app.event("message")
     def on_message(body: dict[str, Any]) -> None:
         # Recorded before the ack (process_before_response): Slack's retries and a crash lose nothing.
-        if intake.record_slack_event(rt.factory, body, rt.settings.team, rt.bot, rt.clock.now()):
+        if slack_intake.record_event(rt.factory, body, rt.settings.team, rt.bot, rt.clock.now()):
             rt.worker.kick()

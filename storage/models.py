@@ -77,6 +77,17 @@ class Customer(Base):
     created_at: Mapped[datetime]
 
 
+class CustomerRef(Base):
+    """Every reference a customer is known by (a customer may have an email, a phone, an account)."""
+
+    __tablename__ = "customer_refs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
 class Case(Base):
     """The unit of work: one open case per customer, owned, with a deadline."""
 
@@ -105,6 +116,7 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(64))
     slack_channel: Mapped[str] = mapped_column(String(32))
     root_ts: Mapped[str | None] = mapped_column(String(32))
+    previous_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
     customer: Mapped[Customer] = relationship()
     verdicts: Mapped[list[Verdict]] = relationship(
@@ -124,6 +136,7 @@ class Verdict(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16), default="unknown")  # web, phone, email, chat
     score: Mapped[int | None] = mapped_column(Integer)
+    scale: Mapped[str | None] = mapped_column(String(8))  # nps (0-10) or csat (1-5)
     text: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(8))
     consent: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -131,8 +144,11 @@ class Verdict(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     author_id: Mapped[str | None] = mapped_column(String(32))
+    edited_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]  # the Slack message was deleted; the verdict stays
 
     case: Mapped[Case | None] = relationship(back_populates="verdicts")
+    customer: Mapped[Customer] = relationship()
     classifications: Mapped[list[Classification]] = relationship(
         back_populates="verdict", order_by="Classification.id.desc()"
     )
@@ -215,3 +231,15 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class IdempotencyKey(Base):
+    """A webhook delivery already answered: the same key gets the same answer, nothing redone."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,11 @@ from sqlalchemy.orm import Session, selectinload
 from storage.models import (
     OPEN_STATES,
     Case,
+    Classification,
     Customer,
+    CustomerRef,
     Event,
+    IdempotencyKey,
     InboundEvent,
     OutboxMessage,
     Verdict,
@@ -23,6 +27,187 @@ from storage.models import (
 def customer_by_ref(session: Session, ref: str) -> Customer | None:
     """The customer with this normalised reference."""
     return session.scalars(select(Customer).where(Customer.ref == ref)).first()
+
+
+def customer_by_refs(session: Session, refs: list[str]) -> Customer | None:
+    """The customer known by any of these references (the oldest, if several match)."""
+    if not refs:
+        return None
+    query = (
+        select(Customer)
+        .join(CustomerRef, CustomerRef.customer_id == Customer.id)
+        .where(CustomerRef.ref.in_(refs))
+        .order_by(Customer.id)
+    )
+    return session.scalars(query).first()
+
+
+def refs_of(session: Session, customer_id: int) -> set[str]:
+    """The references a customer is known by."""
+    query = select(CustomerRef.ref).where(CustomerRef.customer_id == customer_id)
+    return set(session.scalars(query))
+
+
+def add_customer_ref(session: Session, customer_id: int, ref: str, kind: str, at: datetime) -> None:
+    """Record one more reference for a customer, unless some customer already has it."""
+    try:
+        with session.begin_nested():
+            session.add(CustomerRef(customer_id=customer_id, ref=ref, kind=kind, created_at=at))
+    except IntegrityError:
+        pass  # another verdict recorded it first; the reference stays with that customer
+
+
+def latest_closed_case(session: Session, customer_id: int) -> Case | None:
+    """The customer's most recent closed case, to link a new case to."""
+    query = (
+        select(Case)
+        .where(Case.customer_id == customer_id, Case.status.not_in(OPEN_STATES))
+        .order_by(Case.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def earlier_cases(session: Session, customer_id: int, before_id: int) -> list[Case]:
+    """The customer's cases older than this one, newest first."""
+    query = (
+        select(Case)
+        .where(Case.customer_id == customer_id, Case.id < before_id)
+        .order_by(Case.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def surveys_since(session: Session, customer_id: int, since: datetime) -> int:
+    """How many verdicts (surveys, complaints) about a customer arrived since `since`."""
+    query = (
+        select(func.count())
+        .select_from(Verdict)
+        .where(Verdict.customer_id == customer_id, Verdict.received_at >= since)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def verdicts_of_case(session: Session, case_id: int) -> list[Verdict]:
+    """A case's verdicts, newest first."""
+    query = (
+        select(Verdict)
+        .where(Verdict.case_id == case_id)
+        .order_by(Verdict.received_at.desc(), Verdict.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def human_events(session: Session, case_id: int) -> int:
+    """How many events on a case were caused by people (a case nobody touched has none)."""
+    query = (
+        select(func.count())
+        .select_from(Event)
+        .where(Event.case_id == case_id, Event.actor != "system")
+    )
+    return int(session.scalar(query) or 0)
+
+
+# --- batch lookups for intake: one query per kind of fact, whatever the batch size ------------
+
+
+def verdicts_by_keys(session: Session, keys: set[str]) -> dict[str, tuple[int, int | None]]:
+    """Source key -> (verdict id, case id) for the keys already stored."""
+    if not keys:
+        return {}
+    query = select(Verdict.source_key, Verdict.id, Verdict.case_id).where(
+        Verdict.source_key.in_(keys)
+    )
+    return {key: (vid, cid) for key, vid, cid in session.execute(query)}
+
+
+def customers_by_ref_keys(session: Session, refs: set[str]) -> dict[str, Customer]:
+    """Reference -> customer, through every reference a customer is known by (and its main one)."""
+    if not refs:
+        return {}
+    found: dict[str, Customer] = {}
+    query = (
+        select(CustomerRef.ref, Customer)
+        .join(Customer, CustomerRef.customer_id == Customer.id)
+        .where(CustomerRef.ref.in_(refs))
+    )
+    for ref, customer in session.execute(query):
+        found[ref] = customer
+    for customer in session.scalars(select(Customer).where(Customer.ref.in_(refs - set(found)))):
+        found[customer.ref] = customer
+    return found
+
+
+def refs_of_customers(session: Session, customer_ids: set[int]) -> set[str]:
+    """Every reference held by these customers."""
+    if not customer_ids:
+        return set()
+    query = select(CustomerRef.ref).where(CustomerRef.customer_id.in_(customer_ids))
+    return set(session.scalars(query))
+
+
+def open_cases_of(session: Session, customer_ids: set[int]) -> dict[int, Case]:
+    """Customer id -> open case."""
+    if not customer_ids:
+        return {}
+    query = select(Case).where(Case.customer_id.in_(customer_ids), Case.status.in_(OPEN_STATES))
+    return {case.customer_id: case for case in session.scalars(query)}
+
+
+def latest_closed_cases_of(session: Session, customer_ids: set[int]) -> dict[int, int]:
+    """Customer id -> id of the customer's most recent closed case."""
+    if not customer_ids:
+        return {}
+    query = (
+        select(Case.customer_id, func.max(Case.id))
+        .where(Case.customer_id.in_(customer_ids), Case.status.not_in(OPEN_STATES))
+        .group_by(Case.customer_id)
+    )
+    return {customer_id: case_id for customer_id, case_id in session.execute(query)}
+
+
+@dataclass(frozen=True)
+class VerdictFacts:
+    """What case rules need of one verdict: when, how, and its latest classification."""
+
+    case_id: int
+    received_at: datetime
+    channel: str
+    reason: str
+    severity: str
+    confidence: float
+
+
+def verdict_facts_of_cases(session: Session, case_ids: set[int]) -> dict[int, list[VerdictFacts]]:
+    """Case id -> its verdicts' facts, oldest first (latest classification of each)."""
+    if not case_ids:
+        return {}
+    latest = (
+        select(Classification.verdict_id, func.max(Classification.id).label("cid"))
+        .join(Verdict, Verdict.id == Classification.verdict_id)
+        .where(Verdict.case_id.in_(case_ids))
+        .group_by(Classification.verdict_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Verdict.case_id,
+            Verdict.received_at,
+            Verdict.channel,
+            Classification.primary_reason,
+            Classification.severity,
+            Classification.confidence,
+        )
+        .join(latest, latest.c.verdict_id == Verdict.id)
+        .join(Classification, Classification.id == latest.c.cid)
+        .order_by(Verdict.received_at, Verdict.id)
+    )
+    out: dict[int, list[VerdictFacts]] = {}
+    for case_id, received_at, channel, reason, severity, confidence in session.execute(query):
+        assert case_id is not None  # selected through the case ids
+        out.setdefault(case_id, []).append(
+            VerdictFacts(case_id, received_at, channel, reason, severity, confidence)
+        )
+    return out
 
 
 def open_case_for(session: Session, customer_id: int) -> Case | None:
@@ -83,6 +268,44 @@ def insert_inbound(
     except IntegrityError:
         return False
     return True
+
+
+def idempotent_response(session: Session, key: str) -> IdempotencyKey | None:
+    """The answer already given for this idempotency key."""
+    return session.scalars(select(IdempotencyKey).where(IdempotencyKey.key == key)).first()
+
+
+def save_idempotent_response(
+    session: Session,
+    key: str,
+    request_hash: str,
+    status: int,
+    response: dict[str, Any],
+    at: datetime,
+) -> None:
+    """Remember the answer for an idempotency key (in the transaction of the work it answers)."""
+    session.add(
+        IdempotencyKey(
+            key=key, request_hash=request_hash, status_code=status, response=response, created_at=at
+        )
+    )
+
+
+def hold_inbound(
+    session: Session, dedupe_key: str, kind: str, payload: dict[str, Any], at: datetime
+) -> int:
+    """Keep a payload a person is still completing (status `held`: no worker picks it up)."""
+    existing = session.scalars(
+        select(InboundEvent).where(InboundEvent.dedupe_key == dedupe_key)
+    ).first()
+    if existing is not None:
+        return existing.id
+    row = InboundEvent(
+        dedupe_key=dedupe_key, kind=kind, payload=payload, status="held", received_at=at
+    )
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def claimable_inbound_ids(session: Session, kind: str, now: datetime, limit: int) -> list[int]:
@@ -153,3 +376,94 @@ def pending_work(session: Session) -> int:
     """Recorded intake not yet processed plus Slack writes not yet delivered."""
     inbound = select(func.count()).select_from(InboundEvent).where(InboundEvent.status == "pending")
     return int(session.scalar(inbound) or 0) + outbox_depth(session)
+
+
+# --- classification: results, the LLM cache, LLM jobs, human corrections --------------------
+
+
+def latest_classification(session: Session, verdict_id: int) -> Classification | None:
+    """A verdict's newest classification."""
+    query = (
+        select(Classification)
+        .where(Classification.verdict_id == verdict_id)
+        .order_by(Classification.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def cached_llm_classification(
+    session: Session, text_hash: str, model: str, prompt_version: str, taxonomy_version: str
+) -> Classification | None:
+    """An earlier LLM result for the same masked verbatim, model, prompt and taxonomy."""
+    query = (
+        select(Classification)
+        .where(
+            Classification.text_hash == text_hash,
+            Classification.backend == "llm",
+            Classification.model == model,
+            Classification.prompt_version == prompt_version,
+            Classification.taxonomy_version == taxonomy_version,
+        )
+        .order_by(Classification.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def first_verdict_id(session: Session, case_id: int) -> int | None:
+    """The verdict that opened a case (its reason is the case's reason until a person says)."""
+    query = select(func.min(Verdict.id)).where(Verdict.case_id == case_id)
+    return session.scalar(query)
+
+
+def newest_verdict(session: Session, case_id: int) -> Verdict | None:
+    """A case's most recent verdict."""
+    query = (
+        select(Verdict)
+        .where(Verdict.case_id == case_id)
+        .order_by(Verdict.received_at.desc(), Verdict.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def case_corrected_by_person(session: Session, case_id: int) -> bool:
+    """Whether a person set a case's reason (then no classifier may override it)."""
+    query = (
+        select(Classification.id)
+        .join(Verdict, Verdict.id == Classification.verdict_id)
+        .where(Verdict.case_id == case_id, Classification.backend == "human")
+        .limit(1)
+    )
+    return session.scalar(query) is not None
+
+
+def latest_severities(session: Session, case_id: int) -> list[str]:
+    """The severity of each of a case's verdicts, from its newest classification."""
+    newest = (
+        select(func.max(Classification.id))
+        .join(Verdict, Verdict.id == Classification.verdict_id)
+        .where(Verdict.case_id == case_id)
+        .group_by(Classification.verdict_id)
+    )
+    query = select(Classification.severity).where(Classification.id.in_(newest))
+    return list(session.scalars(query))
+
+
+def finish_inbound(session: Session, event_id: int, now: datetime) -> bool:
+    """Mark an inbound event done, once: False when it was already done by someone else."""
+    result = session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id == event_id, InboundEvent.status == "pending")
+        .values(status="done", processed_at=now, lease_until=None)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def human_corrections(session: Session) -> list[tuple[Classification, Verdict]]:
+    """Every reason a person set, with its verdict, oldest first (evaluation examples)."""
+    query = (
+        select(Classification, Verdict)
+        .join(Verdict, Verdict.id == Classification.verdict_id)
+        .where(Classification.backend == "human")
+        .order_by(Classification.id)
+    )
+    return [(row, verdict) for row, verdict in session.execute(query).tuples()]

@@ -3,9 +3,12 @@ the local Slack emulator, and the bot served over real HTTP on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from bot.config import Settings, load_settings, normalise_database_url
 from bot.server import LocalServer, start_local
 from bot.slack_emulator import SlackEmulator
 from bot.slack_signing import SlackRequestSender
+from bot.webhook import sign as webhook_sign
 from storage import queries
 from storage.db import make_engine
 from storage.migrate import upgrade
@@ -96,18 +100,29 @@ def team_config(**overrides: Any) -> dict[str, Any]:
     return config
 
 
-def make_settings(tmp_path: Path, database_url: str, api_url: str, **overrides: Any) -> Settings:
-    """Settings as `triage serve` would read them from the environment and the YAML file."""
+WEBHOOK_SECRET = "webhook-test-secret"
+
+
+def make_settings(
+    tmp_path: Path,
+    database_url: str,
+    api_url: str,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings as `triage serve` would read them from the environment (plus `env`) and the YAML file."""
     path = tmp_path / "triage.yaml"
     path.write_text(yaml.safe_dump(team_config(**overrides)), encoding="utf-8")
-    env = {
+    variables = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": secrets.token_hex(16),
         "SLACK_API_URL": api_url,
         "DATABASE_URL": database_url,
         "TRIAGE_CONFIG": str(path),
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **(env or {}),
     }
-    return load_settings(env)
+    return load_settings(variables)
 
 
 @dataclass
@@ -137,6 +152,34 @@ class Harness:
         assert response.status == 200, response.body
         return event
 
+    def post_webhook(
+        self,
+        data: Any,
+        *,
+        secret: str = WEBHOOK_SECRET,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """POST a body to the verdict webhook, signed as the README says; (status, json, headers)."""
+        body = data if isinstance(data, bytes) else json.dumps(data).encode()
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        request = urllib.request.Request(
+            self.server.url + "/webhooks/verdicts",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Triage-Timestamp": stamp,
+                "X-Triage-Signature": webhook_sign(secret, stamp, body),
+                **(headers or {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read()), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
     def cards(self) -> list[dict[str, Any]]:
         """The bot's root messages in the triage channel."""
         return [m for m in self.emulator.channel_messages(TRIAGE) if m.get("user") == "U0BOT"]
@@ -154,8 +197,8 @@ def make_bot(
     """Start the bot (config overrides as keyword arguments); stopped after the test."""
     started: list[Harness] = []
 
-    def start(**overrides: Any) -> Harness:
-        settings = make_settings(tmp_path, database_url, emulator.api_url, **overrides)
+    def start(env: dict[str, str] | None = None, **overrides: Any) -> Harness:
+        settings = make_settings(tmp_path, database_url, emulator.api_url, env, **overrides)
         rt = build_runtime(settings)
         server = start_local(rt)
         sender = SlackRequestSender(

@@ -68,7 +68,7 @@ def test_acked_verdicts_survive_a_crash_before_processing(
     settings = make_settings(tmp_path, database_url, emulator.api_url)
     crashed = build_runtime(settings)
     # A web process that records and acks, but dies before its worker runs.
-    server = LocalServer(create_wsgi_app(create_bolt_app(crashed))).start()
+    server = LocalServer(create_wsgi_app(create_bolt_app(crashed), crashed)).start()
     sender = SlackRequestSender(server.url + "/slack/events", settings.slack_signing_secret or "")
     for n in range(5):
         event = emulator.post_as_user(

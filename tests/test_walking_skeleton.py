@@ -95,7 +95,7 @@ def test_second_verdict_for_the_same_customer_joins_the_open_case(bot: Harness) 
     assert len(cards) == 1
     assert "Verdicts (2)" in block_text(cards[0])
     thread = bot.emulator.thread(TRIAGE, cards[0]["ts"])
-    assert any("new verdict joined" in m["text"] for m in thread)
+    assert any("Verdict #2 joined this case: phone" in m["text"] for m in thread)
     with bot.rt.factory() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 1
         assert session.scalar(select(func.count()).select_from(Verdict)) == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models  # noqa: F401  (custom column types may be referenced)
+import storage.models  # noqa: F401  # custom column types may be referenced
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
