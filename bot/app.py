@@ -13,13 +13,16 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cases, classification, slack_intake
+from bot import cases, classification, reminders, slack_intake
 from bot.background import BackgroundWorker
+from bot.case_actions import Actor
 from bot.classify_llm import LLMClassifier
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.home import home_renderer
 from bot.outbox import OutboxDispatcher
+from bot.permissions import Managers
 from bot.slack_gateway import BotIdentity, SlackDeliveryError, SlackGateway, make_web_client
 from bot.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from storage.db import make_engine, make_sessionmaker
@@ -43,14 +46,30 @@ class Runtime:
     dispatcher: OutboxDispatcher
     llm: LLMClassifier | None = None  # set when OPENAI_API_KEY is: reclassifies after intake
     worker: BackgroundWorker = field(init=False)
+    managers: Managers = field(init=False)
 
     def __post_init__(self) -> None:
         self.worker = BackgroundWorker(self.run_pending)
+        self.managers = Managers(self.settings.team, self.gateway)
+
+    def actor(self, user_id: str) -> Actor:
+        """The person acting on a case now, with what they are allowed to do."""
+        return Actor(
+            user_id, self.settings.team, self.managers, self.managers.user_ids, self.clock.now()
+        )
 
     def run_pending(self) -> int:
-        """One pass: process recorded intake, then deliver due Slack writes; returns work done."""
+        """One pass: process recorded intake, send due reminders, escalations and expiries (claimed
+        per row, so every process may run it), then deliver due Slack writes; returns work done."""
         done = slack_intake.process_pending(
             self.factory, self.gateway, self.classifier, self.settings.team, self.clock
+        )
+        done += reminders.sweep(
+            self.factory,
+            self.settings.team,
+            self.clock,
+            taxonomy=self.taxonomy,
+            team_url=self.bot.url,
         )
         report = self.dispatcher.deliver_due()
         if self.llm is not None:  # after the delivery, so provisional cards never wait on it
@@ -91,6 +110,16 @@ def build_runtime(
         taxonomy = load_taxonomy()
     except TaxonomyError as exc:
         raise ConfigError([str(exc)]) from None
+    unknown = sorted(r for r in settings.team.policy.deadline_by_reason if r not in taxonomy)
+    if unknown:
+        engine.dispose()
+        raise ConfigError(
+            [
+                f"{settings.config_path}: policy.deadline_by_reason.{r}: not a reason of the "
+                f"taxonomy (one of {', '.join(taxonomy.ids())})"
+                for r in unknown
+            ]
+        )
     gateway = SlackGateway(make_web_client(settings.slack_bot_token, settings.slack_api_url))
     bot = BotIdentity(user_id="", bot_id="", team_id="")
     if check_slack:
@@ -109,7 +138,11 @@ def build_runtime(
         taxonomy, team_language=settings.team.language, provisional=llm is not None
     )
     dispatcher = OutboxDispatcher(
-        factory, gateway, clock, cases.card_renderer(settings.team, taxonomy, clock)
+        factory,
+        gateway,
+        clock,
+        cases.card_renderer(settings.team, taxonomy, clock),
+        home_renderer(settings.team, taxonomy, clock, bot.url),
     )
     return Runtime(
         settings, engine, factory, clock, gateway, taxonomy, classifier, bot, dispatcher, llm

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot import outbox
+from bot import guidance, outbox, reminders
 from bot.classify_offline import Classification as ClassifierResult
 from bot.clock import Clock
 from bot.config import TeamConfig
 from bot.i18n import t
-from bot.render import CardContext, CaseHistory, Message, case_card, text_message
+from bot.render import CardContext, CaseHistory, ContactLine, Message, case_card, text_message
 from bot.taxonomy import Taxonomy
 from storage import queries
 from storage.models import Case, Verdict
@@ -20,9 +20,12 @@ from storage.models import Case, Verdict
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
-def deadline_for(team: TeamConfig, opened_at: datetime) -> datetime:
-    """When a case opened at `opened_at` must be acted on, counted in business time."""
-    return team.hours.add(opened_at, team.policy.deadline)
+def deadline_for(
+    team: TeamConfig, opened_at: datetime, severity: str | None = None, reason: str | None = None
+) -> datetime:
+    """When a case opened at `opened_at` must be acted on, counted in business time (the
+    policy's deadline for its reason, else for its severity, else the default)."""
+    return team.hours.add(opened_at, team.policy.deadline_duration(severity, reason))
 
 
 def new_case(
@@ -41,15 +44,21 @@ def new_case(
         primary_reason=result.primary_reason,
         needs_review=result.confidence < team.classification.review_threshold,
         opened_at=now,
-        deadline_at=deadline_for(team, now),
+        deadline_at=deadline_for(team, now, result.severity, result.primary_reason),
         slack_channel=team.channels.triage,
     )
 
 
 def record_opened(
-    session: Session, case: Case, verdict: Verdict, result: ClassifierResult, now: datetime
+    session: Session,
+    case: Case,
+    verdict: Verdict,
+    result: ClassifierResult,
+    now: datetime,
+    *,
+    team: TeamConfig,
 ) -> None:
-    """The timeline and Slack side of a new case: events, then its card."""
+    """The timeline and Slack side of a new case: events, its card, its reminders."""
     queries.add_event(session, case.id, "opened", "system", now, verdict_id=verdict.id)
     queries.add_event(
         session,
@@ -63,6 +72,7 @@ def record_opened(
         confidence=result.confidence,
     )
     outbox.enqueue_card(session, case, now)
+    reminders.reschedule(session, case, team, now)
 
 
 def record_joined(
@@ -93,14 +103,17 @@ def joined_text(verdict: Verdict, before: list[queries.VerdictFacts], lang: str)
 
 
 def apply_rules(case: Case, facts: list[queries.VerdictFacts], team: TeamConfig) -> None:
-    """A case's reason is its verdicts' most frequent one (ties: the earliest), its severity the
-    highest, and it needs review when any verdict's classification is unsure."""
+    """A case's reason is the one a person set, else its verdicts' most frequent one (ties: the
+    earliest); its severity the highest; it needs review when any classification is unsure."""
     if not facts:
         return
+    by_people = [f for f in facts if f.backend == "human"]
     counts: dict[str, int] = {}
     for fact in facts:  # oldest first, so ties go to the reason the case opened with
         counts[fact.reason] = counts.get(fact.reason, 0) + 1
-    case.primary_reason = max(counts, key=lambda reason: counts[reason])
+    case.primary_reason = (
+        by_people[-1].reason if by_people else max(counts, key=lambda r: counts[r])
+    )
     case.severity = max((f.severity for f in facts), key=lambda s: SEVERITY_RANK.get(s, 1))
     case.needs_review = any(f.confidence < team.classification.review_threshold for f in facts)
 
@@ -112,42 +125,79 @@ def refresh_from_verdicts(session: Session, case: Case, team: TeamConfig) -> Non
 
 
 @dataclass(frozen=True)
-class ClaimResult:
-    """What happened when someone clicked Claim: `ok`, or why not in words for them."""
+class ActionResult:
+    """What happened to an action on a case: `ok`, or why not, in words for the person.
+
+    `errors` are field-level problems to show in the action's form (block id -> message).
+    """
 
     ok: bool
     message: str | None = None
+    errors: dict[str, str] | None = None
 
 
 def claim(
     session: Session, case_id: int, user_id: str, team: TeamConfig, now: datetime
-) -> ClaimResult:
+) -> ActionResult:
     """Make `user_id` the owner of an open, unclaimed case; tell the thread and refresh the card."""
     lang = team.language
     case = queries.case_for_update(session, case_id)
     if case is None:
-        return ClaimResult(False, t(lang, "claim_missing"))
+        return ActionResult(False, t(lang, "claim_missing"))
     if case.owner_id == user_id and case.status in ("claimed", "contacting"):
-        return ClaimResult(False, t(lang, "claim_yours"))
+        return ActionResult(False, t(lang, "claim_yours"))
     if case.status in ("claimed", "contacting"):
-        return ClaimResult(False, t(lang, "claim_taken", owner=case.owner_id))
+        return ActionResult(False, t(lang, "claim_taken", owner=case.owner_id))
     if case.status != "open":
-        return ClaimResult(False, t(lang, "claim_closed"))
+        return ActionResult(False, t(lang, "claim_closed"))
     case.status, case.owner_id, case.claimed_at = "claimed", user_id, now
     queries.add_event(session, case.id, "claimed", user_id, now)
+    reminders.reschedule(session, case, team, now)
     outbox.enqueue_reply(session, case, text_message(t(lang, "claimed_by", user=user_id)), now)
     outbox.enqueue_card(session, case, now)
-    return ClaimResult(True)
+    outbox.enqueue_home(session, user_id, now)
+    return ActionResult(True)
 
 
 def claim_by_click(
     session: Session, case_id: int, user_id: str, channel: str, team: TeamConfig, now: datetime
-) -> ClaimResult:
+) -> ActionResult:
     """Claim from the card's button; when it can't be done, the person is told why, privately."""
     result = claim(session, case_id, user_id, team, now)
     if not result.ok and result.message:
         outbox.enqueue_ephemeral(session, channel, user_id, result.message, now)
     return result
+
+
+def card_context(
+    session: Session, case: Case, team: TeamConfig, taxonomy: Taxonomy, now: datetime
+) -> CardContext:
+    """Everything the card shows beyond the case row: history, contacts, guidance."""
+    window = team.fatigue.window.total
+    attempts = queries.contact_attempts_of(session, case.id)
+    history = CaseHistory(
+        surveys_in_window=queries.surveys_since(session, case.customer_id, now - window),
+        contacts_in_window=queries.contacts_since(session, case.customer_id, now - window),
+        window_days=max(1, round(window.total_seconds() / 86400)),
+        fatigue_threshold=team.fatigue.threshold,
+        earlier=tuple(
+            (c.id, c.status) for c in queries.earlier_cases(session, case.customer_id, case.id)
+        ),
+        contacts=tuple(
+            ContactLine(a.attempted_at, a.actor, a.channel, a.outcome, a.outside_hours, a.note)
+            for a in attempts
+        ),
+        told=tuple(queries.told_before(session, case.customer_id, case.id)),
+    )
+    return CardContext(
+        lang=team.language,
+        tz=team.tz,
+        taxonomy=taxonomy,
+        now=now,
+        history=history,
+        opening=guidance.opening_line(case, attempts, team, taxonomy),
+        mask_reference=team.contact.mask_reference,
+    )
 
 
 def card_renderer(team: TeamConfig, taxonomy: Taxonomy, clock: Clock) -> outbox.CardRenderer:
@@ -157,19 +207,6 @@ def card_renderer(team: TeamConfig, taxonomy: Taxonomy, clock: Clock) -> outbox.
         case = queries.case_for_card(session, case_id)
         if case is None:
             return None
-        now = clock.now()
-        window = team.fatigue.window.total
-        history = CaseHistory(
-            surveys_in_window=queries.surveys_since(session, case.customer_id, now - window),
-            window_days=max(1, round(window.total_seconds() / 86400)),
-            fatigue_threshold=team.fatigue.threshold,
-            earlier=tuple(
-                (c.id, c.status) for c in queries.earlier_cases(session, case.customer_id, case.id)
-            ),
-        )
-        ctx = CardContext(
-            lang=team.language, tz=team.tz, taxonomy=taxonomy, now=now, history=history
-        )
-        return case_card(case, ctx)
+        return case_card(case, card_context(session, case, team, taxonomy, clock.now()))
 
     return render

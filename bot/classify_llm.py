@@ -205,6 +205,7 @@ class LLMClassifier:
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
         self._memory: OrderedDict[str, Classification] = OrderedDict()
+        self._in_flight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         if model not in self.prices:
             log.warning("no price for model %s in classification.prices: cost recorded as 0", model)
@@ -260,16 +261,28 @@ class LLMClassifier:
         masked, key = self.prepare(text)
         with self._lock:
             cached = self._memory.get(key)
-            if cached is not None:
-                self._memory.move_to_end(key)
+            waiting = self._in_flight.get(key) if cached is None else None
+            if cached is None and waiting is None:
+                self._in_flight[key] = threading.Event()  # this thread asks; others wait
+        if waiting is not None:
+            # The same verbatim is being asked right now (a batch, several jobs): share it.
+            waiting.wait(self.worst_case_seconds)
+            with self._lock:
+                cached = self._memory.get(key)
         if cached is not None:
             result = replace(cached, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
+        elif waiting is not None:
+            result = self._call(masked, key)  # the first asker failed: try for ourselves
         else:
-            result = self._call(masked, key)
-            with self._lock:
-                self._memory[key] = result
-                while len(self._memory) > _MEMORY_CACHE_SIZE:
-                    self._memory.popitem(last=False)
+            try:
+                result = self._call(masked, key)
+                with self._lock:
+                    self._memory[key] = result
+                    while len(self._memory) > _MEMORY_CACHE_SIZE:
+                        self._memory.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._in_flight.pop(key).set()
         return self.with_score(result, score, scale)
 
     @staticmethod

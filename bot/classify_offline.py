@@ -13,7 +13,7 @@ import unicodedata
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.taxonomy import OTHER_REASON_ID, Taxonomy
 
@@ -96,6 +96,10 @@ _FOLD_TABLE = str.maketrans(
         "’": "'",
         "‘": "'",
         "ʼ": "'",
+        # Currency signs become words, so "£50" or "20 €" counts as talk of money.
+        "€": " euro ",
+        "£": " pound ",
+        "$": " dollar ",
     }
 )
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -132,12 +136,17 @@ class _Term:
 def _compile_term(raw: str, weight_scale: float = 1.0) -> _Term | None:
     raw = raw.strip()
     star = raw.endswith("*")
-    words = tuple(_tokens(raw.rstrip("*")))
+    whole = raw.endswith("!")  # "signal!" must not match "signaler" (to report, in French)
+    words = tuple(_tokens(raw.rstrip("*!")))
     if not words:
         return None
     # Long words are stems ("rembours"); short ones ("sav", "fee") would match too much as
     # prefixes, so they match whole words plus a plural.
-    prefix = tuple(len(w) >= 5 or (star and i == len(words) - 1) for i, w in enumerate(words))
+    last = len(words) - 1
+    prefix = tuple(
+        (len(w) >= 5 and not (whole and i == last)) or (star and i == last)
+        for i, w in enumerate(words)
+    )
     weight = min(2.0, 1.0 + 0.25 * (len(words) - 1)) * weight_scale
     return _Term(text=raw, words=words, prefix=prefix, weight=weight)
 
@@ -177,33 +186,77 @@ def _quote_units(text: str) -> Iterator[str]:
             yield chunk
 
 
+# Clause breaks inside a sentence: a negation or a "no problem with" never reaches past them.
+_CLAUSE_BREAK_RE = re.compile(r"[,:()\[\]–—\"«»“”]")
+_CONTRAST = frozenset(
+    _words("mais but however cependant pourtant sauf except although though whereas contre")
+)
+
+
+def _fold_map(text: str) -> tuple[str, list[int]]:
+    """The folded text and, for each folded character, its index in `text` (for quoting cues)."""
+    folded = fold(text)
+    if len(folded) == len(text):
+        return folded, list(range(len(text)))  # the usual case: accents dropped one for one
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        piece = fold(ch)
+        out.append(piece)
+        where.extend([i] * len(piece))
+    return "".join(out), where
+
+
 @dataclass
 class _Doc:
-    """The text as folded tokens, with an index for fast keyword lookup and sentence ids."""
+    """The text as folded tokens, with an index for fast keyword lookup, sentence and clause
+    ids, and where each token came from (so a cue can be quoted as the customer wrote it)."""
 
     tokens: list[str]
     sentence_of: list[int]
     sentences: list[str]
     index: dict[str, list[int]] = field(default_factory=dict)
     vocab: list[str] = field(default_factory=list)
+    clause_of: list[int] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def build(cls, text: str) -> _Doc:
         tokens: list[str] = []
         sentence_of: list[int] = []
         sentences: list[str] = []
+        clause_of: list[int] = []
+        spans: list[tuple[int, int]] = []
+        clause = 0
         for sentence in _quote_units(text):
-            words = _tokens(sentence)
-            if not words:
+            folded, where = _fold_map(sentence)
+            matches = list(_TOKEN_RE.finditer(folded))
+            if not matches:
                 continue
             sid = len(sentences)
             sentences.append(sentence)
-            tokens.extend(words)
-            sentence_of.extend([sid] * len(words))
+            clause += 1
+            previous_end = 0
+            for match in matches:
+                word = match.group(0)
+                if _CLAUSE_BREAK_RE.search(folded, previous_end, match.start()) or (
+                    word in _CONTRAST
+                ):
+                    clause += 1
+                previous_end = match.end()
+                tokens.append(word)
+                sentence_of.append(sid)
+                clause_of.append(clause)
+                spans.append((where[match.start()], where[match.end() - 1] + 1))
         index: dict[str, list[int]] = {}
         for pos, tok in enumerate(tokens):
             index.setdefault(tok, []).append(pos)
-        return cls(tokens, sentence_of, sentences, index, sorted(index))
+        return cls(tokens, sentence_of, sentences, index, sorted(index), clause_of, spans)
+
+    def surface(self, start: int, length: int) -> str:
+        """The words at token positions [start, start+length) as the customer wrote them."""
+        sentence = self.sentences[self.sentence_of[start]]
+        return sentence[self.spans[start][0] : self.spans[start + length - 1][1]]
 
     def _positions(self, word: str, is_prefix: bool) -> list[int]:
         if not is_prefix:
@@ -247,9 +300,52 @@ class _Hit:
     term: _Term
 
 
+_FIRST_WORD_INDEX: dict[
+    int, tuple[Sequence[_Term], dict[str, list[int]], dict[str, list[int]]]
+] = {}
+
+
+def _first_word_index(terms: Sequence[_Term]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Term positions by first word, exact and prefix, built once per term list."""
+    cached = _FIRST_WORD_INDEX.get(id(terms))
+    if cached is not None and cached[0] is terms:
+        return cached[1], cached[2]
+    exact: dict[str, list[int]] = {}
+    prefix: dict[str, list[int]] = {}
+    for i, term in enumerate(terms):
+        (prefix if term.prefix[0] else exact).setdefault(term.words[0], []).append(i)
+    _FIRST_WORD_INDEX[id(terms)] = (terms, exact, prefix)
+    return exact, prefix
+
+
+def _candidates(doc: _Doc, terms: Sequence[_Term]) -> list[_Term]:
+    """The terms whose first word occurs in the document: looking up the document's words in an
+    index of terms costs far less than trying every term of every reason."""
+    exact, prefix = _first_word_index(terms)
+    found: set[int] = set()
+    for token in doc.index:
+        # _word_ok accepts a pattern plus "s", "x" or "es"; this is the same rule, reversed.
+        variants = [token]
+        if token.endswith(("s", "x")):
+            variants.append(token[:-1])
+        if token.endswith("es"):
+            variants.append(token[:-2])
+        for variant in variants:
+            found.update(exact.get(variant, ()))
+        for k in range(1, len(token) + 1):
+            hits = prefix.get(token[:k])
+            if hits:
+                found.update(hits)
+    return [terms[i] for i in sorted(found)]
+
+
 def _match(doc: _Doc, terms: Sequence[_Term]) -> list[_Hit]:
     """All non-overlapping hits; longer and heavier terms win a contested word."""
-    candidates = [_Hit(start, len(term.words), term) for term in terms for start in doc.find(term)]
+    candidates = [
+        _Hit(start, len(term.words), term)
+        for term in _candidates(doc, terms)
+        for start in doc.find(term)
+    ]
     candidates.sort(key=lambda h: (-h.length, -h.term.weight, h.start, h.term.text))
     taken: set[int] = set()
     kept: list[_Hit] = []
@@ -541,6 +637,100 @@ _REPEATED = _compile_terms(
     ]
 )
 
+# --------------------------------------------------------------------------- negation
+
+# A reason the customer clears is no reason: "pas de problème de réseau", "no issues with the
+# price", "happy with the network". Each phrase clears the keywords after it in its clause.
+_CLEARING = _compile_terms(
+    [
+        "pas de probleme",
+        "pas de souci",
+        "pas un probleme",
+        "aucun probleme",
+        "aucun souci",
+        "sans probleme",
+        "sans souci",
+        "jamais eu de probleme",
+        "jamais eu de souci",
+        "rien a redire",
+        "rien a dire",
+        "rien a reprocher",
+        "aucun reproche",
+        "pas de reproche",
+        "rien a voir",
+        "pas une question",
+        "pas a cause",
+        "pas pour",
+        "ce n est pas",
+        "c est pas",
+        "ni",
+        "satisfait",
+        "satisfaite",
+        "content de",
+        "contente de",
+        "content du",
+        "contente du",
+        "no problem",
+        "not a problem",
+        "no issue",
+        "not an issue",
+        "no complaint",
+        "nothing wrong",
+        "never had a problem",
+        "never had any problem",
+        "never had an issue",
+        "never had any issue",
+        "not about",
+        "not because",
+        "not due to",
+        "nothing to do with",
+        "it s not",
+        "it is not",
+        "it wasn t",
+        "it was not",
+        "nor",
+        "happy with",
+        "satisfied with",
+        "pleased with",
+    ]
+)
+# A keyword followed in its clause by praise is cleared too: "le réseau est très bien",
+# "customer service were friendly", "the price was fine".
+_PRAISE = frozenset(
+    _words(
+        "fine good great excellent perfect ok okay fair reasonable friendly polite helpful "
+        "reliable fast correct correcte corrects bien bon bonne bons parfait parfaite impeccable "
+        "top nickel irreprochable aimable aimables agreable agreables sympa convenait convient "
+        "rapide fiable satisfaisant"
+    )
+)
+# "pas cher", "not expensive", "pas trop lent": a negation right before an adjective clears it.
+_ADJ_NEGATORS = frozenset(_words("pas not never jamais t"))
+_INTENSIFIERS = frozenset(_words("trop si tres vraiment super du tout too that so very really all"))
+# ... but a remedy that did not happen is the complaint itself: "pas réparé", "not refunded".
+_REMEDIES = (
+    "fix",
+    "repar",
+    "repai",
+    "resol",
+    "rembours",
+    "refund",
+    "rappel",
+    "answer",
+    "replac",
+    "remplac",
+    "call",
+    "solv",
+    "work",
+    "fonction",
+    "march",
+    "deliver",
+    "livr",
+    "recu",
+    "receiv",
+)
+
+
 # --------------------------------------------------------------------------- team-language text
 
 _STATUS_WORDS = {
@@ -660,6 +850,48 @@ _FORMER_NOTE = {
 }
 
 
+_CALLBACK_MISSED = _compile_terms(
+    [
+        "jamais rappele",
+        "jamais rappelee",
+        "pas rappele",
+        "pas rappelee",
+        "personne ne rappelle",
+        "personne ne m a rappele",
+        "personne ne m a rappelee",
+        "rappel qui n est jamais",
+        "promis un rappel",
+        "never called back",
+        "never called me back",
+        "never rang back",
+        "nobody called back",
+        "no one called back",
+        "nobody called me back",
+        "promised a call back",
+        "promised to call",
+        "promised a callback",
+    ]
+)
+_FACTS = {
+    "en": {
+        "former": "Former customer: they say they have already left.",
+        "cancelling": "Says they are leaving or cancelling.",
+        "legal": "Mentions legal action or a regulator.",
+        "repeated": "The problem keeps coming back.",
+        "callback": "A promised call-back never came.",
+    },
+    "fr": {
+        "former": "Client parti : il dit avoir déjà résilié.",
+        "cancelling": "Dit qu'il part ou qu'il résilie.",
+        "legal": "Évoque une action en justice ou un régulateur.",
+        "repeated": "Le problème revient sans cesse.",
+        "callback": "Un rappel promis n'est jamais venu.",
+    },
+}
+_NOT_A_REASON = {"en": "not a complaint: {cue}", "fr": "pas un grief : {cue}"}
+_MAX_CUES = 8
+
+
 def _team_lang(lang: str) -> str:
     base = (lang or "en").strip().lower().replace("_", "-").split("-")[0]
     return base if base in _STATUS_WORDS else "en"
@@ -700,6 +932,45 @@ def score_sentiment(score: int | None, scale: str | None) -> str | None:
             return None
         return "negative" if score <= 6 else "neutral" if score <= 8 else "positive"
     return None
+
+
+def _clearing_starts(doc: _Doc) -> dict[int, int]:
+    """Clause -> token position after which keywords are cleared ("pas de problème de ...")."""
+    starts: dict[int, int] = {}
+    for hit in _match(doc, _CLEARING):
+        before = doc.tokens[max(0, hit.start - 2) : hit.start]
+        same_clause = [
+            t
+            for i, t in enumerate(before, max(0, hit.start - 2))
+            if doc.clause_of[i] == doc.clause_of[hit.start]
+        ]
+        if any(t in _NEGATORS for t in same_clause):
+            continue  # "pas satisfait du réseau", "not happy with the price": a complaint
+        clause = doc.clause_of[hit.start]
+        end = hit.start + hit.length
+        starts[clause] = min(starts.get(clause, end), end)
+    return starts
+
+
+def _is_cleared(doc: _Doc, hit: _Hit, clearing: dict[int, int]) -> bool:
+    """Whether the customer said this keyword is NOT their problem (see _CLEARING, _PRAISE)."""
+    clause = doc.clause_of[hit.start]
+    if clause in clearing and clearing[clause] <= hit.start:
+        return True
+    # Praise after the keyword in its clause, with no negation in between: "X est très bien".
+    end = hit.start + hit.length
+    for i in range(end, min(len(doc.tokens), end + 4)):
+        if doc.clause_of[i] != clause or doc.tokens[i] in _NEGATORS:
+            break
+        if doc.tokens[i] in _PRAISE:
+            return True
+    # A negation right before (allowing "trop", "very"...): "pas cher", "not too slow".
+    i = hit.start - 1
+    if i >= 0 and doc.tokens[i] in _INTENSIFIERS and doc.clause_of[i] == clause:
+        i -= 1
+    if i < 0 or doc.clause_of[i] != clause or doc.tokens[i] not in _ADJ_NEGATORS:
+        return False
+    return not doc.tokens[hit.start].startswith(_REMEDIES)
 
 
 # --------------------------------------------------------------------------- classifier
@@ -766,8 +1037,12 @@ class OfflineClassifier:
         keyword_scores: dict[str, float] = {}
         totals: dict[str, float] = {}
         hits_by_reason: dict[str, list[_Hit]] = {}
+        cleared_from = _clearing_starts(doc)
+        cleared: list[_Hit] = []
         for m in self._models:
-            hits = _match(doc, m.terms)
+            hits: list[_Hit] = []
+            for hit in _match(doc, m.terms):
+                (cleared if _is_cleared(doc, hit, cleared_from) else hits).append(hit)
             kw = _score_hits(hits)
             shared = doc_stems & m.example_stems
             sim = min(_SIMILARITY_CAP, _SIMILARITY_SCALE * sum(self._idf[s] for s in shared))
@@ -843,8 +1118,27 @@ class OfflineClassifier:
         )
         summary = self._summary(primary, secondary, status, telling)
         action = self._action(primary, former=bool(churned_hits))
-        return self._result(
-            primary, secondary, confidence, sentiment, severity, language, summary, action
+        deciding = [h for rid in (primary, *secondary) for h in hits_by_reason.get(rid, [])]
+        cues = [doc.surface(h.start, h.length) for h in deciding if primary != OTHER_REASON_ID]
+        cues += [
+            _NOT_A_REASON[lang].format(cue=doc.surface(h.start, h.length))
+            for h in cleared
+            if h.term.weight >= 1.0  # `other`'s weak phrases are no reason to mention
+        ]
+        flags = {
+            "former": churned_hits,
+            "cancelling": cancelling_hits if not churned_hits else [],
+            "legal": legal_hits,
+            "repeated": repeated_hits if sentiment == "negative" else [],
+            "callback": _match(doc, _CALLBACK_MISSED),
+        }
+        facts = tuple(_FACTS[lang][name] for name, found in flags.items() if found)
+        return replace(
+            self._result(
+                primary, secondary, confidence, sentiment, severity, language, summary, action
+            ),
+            cues=tuple(dict.fromkeys(cues))[:_MAX_CUES],
+            facts=facts,
         )
 
     # ----------------------------------------------------------------------- helpers

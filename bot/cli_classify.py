@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections import Counter
@@ -96,7 +97,14 @@ def _read_line(line: str) -> tuple[str | None, int | None, str | None]:
     return stripped, None, None
 
 
+def _quiet_http() -> None:
+    # One log line per HTTP request would drown the results in a terminal.
+    for name in ("httpx", "httpx2", "openai"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
+    _quiet_http()
     ctx = _context(args.lang)
     offline = _offline(ctx)
     use_llm = args.backend == "llm" or (
@@ -291,6 +299,7 @@ def load_examples(path: Path, taxonomy: Taxonomy, split: str) -> list[dict[str, 
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    _quiet_http()
     if args.export_corrections:
         count = export_corrections(Path(args.export_corrections))
         print(f"exported {count} correction(s) to {args.export_corrections}", file=sys.stderr)

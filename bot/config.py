@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -15,11 +16,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
-from bot.business_time import BusinessHours
+from bot.business_time import BusinessHours, HolidayCalendar
 from bot.durations import Duration, parse_duration
 
 SUPPORTED_LANGUAGES = ("en", "fr")
@@ -52,31 +56,124 @@ class Channels(BaseModel):
     model_config = ConfigDict(extra="forbid")
     intake: str
     triage: str
+    managers: str | None = None  # optional: where escalations and expiries are announced
 
-    @field_validator("intake", "triage")
+    @field_validator("intake", "triage", "managers")
     @classmethod
-    def _channel_id(cls, value: str) -> str:
-        if not _CHANNEL_ID.match(value):
+    def _channel_id(cls, value: str | None) -> str | None:
+        if value is not None and not _CHANNEL_ID.match(value):
             raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABCD)")
         return value
 
 
+SEVERITIES = ("low", "medium", "high")
+ESCALATION_TRIGGERS = ("unclaimed", "no_action")
+NOTIFY_TARGETS = ("managers", "managers_channel")
+Notify = Literal["managers", "managers_channel"]
+
+
+def _fraction(value: float) -> float:
+    if not 0 < value < 1:
+        raise ValueError(f"{value} is not a fraction of the deadline between 0 and 1")
+    return value
+
+
+class EscalationRule(BaseModel):
+    """One escalation: what fires it, when, and whom it tells."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    # unclaimed: nobody owns the case; no_action: nobody has tried to reach the customer yet.
+    when: Literal["unclaimed", "no_action"]
+    after: DurationField | None = None  # business time since the case opened (or was released)
+    at: float | None = None  # or: this fraction of the time to the deadline
+    notify: list[Notify] = Field(default_factory=lambda: list[Notify](["managers"]))
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: float | None) -> float | None:
+        return None if value is None else _fraction(value)
+
+    @model_validator(mode="after")
+    def _either_after_or_at(self) -> EscalationRule:
+        if (self.after is None) == (self.at is None):
+            raise ValueError(
+                "give either `after` (a duration, like PT2H) or `at` (a fraction of the deadline, like 0.5)"
+            )
+        if not self.notify:
+            raise ValueError("`notify` must name managers, managers_channel or both")
+        return self
+
+
+def _default_escalations() -> list[EscalationRule]:
+    return [
+        EscalationRule(when="unclaimed", at=0.25),
+        EscalationRule(when="no_action", at=0.5),
+    ]
+
+
+class SnoozePolicy(BaseModel):
+    """How long an agent may snooze a case; managers may go further when allowed."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    max: DurationField = Field(default_factory=lambda: parse_duration("P2D"))
+    managers_may_extend: bool = True
+
+
 class Policy(BaseModel):
-    """Deadlines and reminders."""
+    """Deadlines, reminders, the final warning, escalations, snooze limits and auto-close."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     deadline: DurationField = Field(default_factory=lambda: parse_duration("P2D"))
+    deadline_by_severity: dict[str, DurationField] = Field(default_factory=dict)
+    deadline_by_reason: dict[str, DurationField] = Field(default_factory=dict)
     reminders: list[float] = Field(default_factory=lambda: [0.5, 0.8])
     final_warning: DurationField = Field(default_factory=lambda: parse_duration("PT1H"))
+    # false: the final warning is counted in business time and waits for opening hours like
+    # every reminder; true: it comes exactly `final_warning` before the deadline, even at night.
+    final_warning_outside_hours: bool = False
+    escalations: list[EscalationRule] = Field(default_factory=_default_escalations)
+    overdue_every: DurationField = Field(default_factory=lambda: parse_duration("P1D"))
+    snooze: SnoozePolicy = Field(default_factory=SnoozePolicy)
     auto_close: bool = True
 
     @field_validator("reminders")
     @classmethod
     def _fractions(cls, value: list[float]) -> list[float]:
         for fraction in value:
-            if not 0 < fraction < 1:
-                raise ValueError(f"{fraction} is not a fraction of the deadline between 0 and 1")
+            _fraction(fraction)
         return sorted(set(value))
+
+    @field_validator("deadline_by_severity")
+    @classmethod
+    def _severities(cls, value: dict[str, Duration]) -> dict[str, Duration]:
+        for severity in value:
+            if severity not in SEVERITIES:
+                raise ValueError(f"{severity!r} is not a severity (use {', '.join(SEVERITIES)})")
+        return value
+
+    def deadline_duration(self, severity: str | None = None, reason: str | None = None) -> Duration:
+        """The case's time to act: its reason's deadline if set, else its severity's, else `deadline`."""
+        if reason is not None and reason in self.deadline_by_reason:
+            return self.deadline_by_reason[reason]
+        if severity is not None and severity in self.deadline_by_severity:
+            return self.deadline_by_severity[severity]
+        return self.deadline
+
+    @property
+    def snooze_max(self) -> Duration:
+        """The longest snooze a non-manager may set."""
+        return self.snooze.max
+
+    def snooze_limit(self, is_manager: bool) -> Duration | None:
+        """The longest snooze this person may set; None when there is no limit (managers)."""
+        if is_manager and self.snooze.managers_may_extend:
+            return None
+        return self.snooze.max
 
 
 class ModelPrice(BaseModel):
@@ -106,6 +203,67 @@ class FatigueConfig(BaseModel):
     threshold: int = Field(default=2, ge=1)  # more surveys and contacts than this: flagged
 
 
+class ContactConfig(BaseModel):
+    """How the team reaches customers: reasonable hours, and when to stop calling."""
+
+    model_config = ConfigDict(extra="forbid")
+    reasonable_hours: str = "09:00-20:00"  # in the customer's time zone (else the team's)
+    written_followup_after: int = Field(default=2, ge=1)  # unanswered calls before writing instead
+    mask_reference: bool = False  # show the customer reference masked on cards
+
+    @field_validator("reasonable_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r} is not a daily window like 09:00-20:00")
+        return value
+
+
+class HolidaysConfig(BaseModel):
+    """Days the team does not work besides weekends: public holidays and extra dates."""
+
+    model_config = ConfigDict(extra="forbid")
+    country: str | None = None  # ISO code for the `holidays` package: FR, US, DE...
+    subdivision: str | None = None  # a region when holidays differ (US: NY; FR: 57 for Moselle)
+    extra: list[date] = Field(default_factory=list)  # company days off, bridges
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            HolidayCalendar(value)
+        except NotImplementedError:
+            raise ValueError(
+                f"{value!r} is not a country the holidays package knows (an ISO code like FR or US)"
+            ) from None
+        return value.upper()
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        if value is None:
+            return None
+        if not country:
+            raise ValueError("a subdivision needs a country")
+        try:
+            HolidayCalendar(country, value)
+        except NotImplementedError:
+            raise ValueError(f"{country} has no subdivision {value!r}") from None
+        return value
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.country, self.subdivision, tuple(sorted(self.extra)))
+
+    def calendar(self) -> HolidayCalendar | None:
+        """The closed days, or None when none are configured."""
+        if not self.country and not self.extra:
+            return None
+        return HolidayCalendar(self.country, self.subdivision, self.extra)
+
+
 class TeamConfig(BaseModel):
     """The team's YAML file (`TRIAGE_CONFIG`)."""
 
@@ -120,6 +278,9 @@ class TeamConfig(BaseModel):
     policy: Policy = Field(default_factory=Policy)
     classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
     fatigue: FatigueConfig = Field(default_factory=FatigueConfig)
+    contact: ContactConfig = Field(default_factory=ContactConfig)
+    holidays: HolidaysConfig = Field(default_factory=lambda: HolidaysConfig())
+    _hours_cache: tuple[tuple[Any, ...], BusinessHours] | None = PrivateAttr(default=None)
 
     @field_validator("language")
     @classmethod
@@ -171,9 +332,34 @@ class TeamConfig(BaseModel):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _country_only(cls, value: Any) -> Any:
+        return {"country": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _managers_channel_given(self) -> TeamConfig:
+        # Checked here because the rule and the channel live in different sections.
+        for i, rule in enumerate(self.policy.escalations):
+            if "managers_channel" in rule.notify and self.channels.managers is None:
+                raise ValueError(
+                    f"policy.escalations[{i}].notify: managers_channel needs channels.managers "
+                    "(the managers' channel id)"
+                )
+        return self
+
     @property
     def hours(self) -> BusinessHours:
-        return BusinessHours.parse(self.business_hours, self.tz)
+        """Business hours with the holidays; built once (the holiday tables are not free)."""
+        key = (self.business_hours, self.timezone, self.holidays.key())
+        cached = self._hours_cache
+        if cached is None or cached[0] != key:
+            cached = (
+                key,
+                BusinessHours.parse(self.business_hours, self.tz, self.holidays.calendar()),
+            )
+            self._hours_cache = cached
+        return cached[1]
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -190,7 +376,8 @@ def _pretty(error: dict[str, Any]) -> str:
         msg = "is required"
     elif error["type"] == "extra_forbidden":
         msg = "is not a known setting (check the spelling)"
-    return f"{_loc(tuple(error['loc']))}: {msg}"
+    where = _loc(tuple(error["loc"]))
+    return f"{where}: {msg}" if where else msg  # checks across sections name the field themselves
 
 
 def load_team_config(path: str | Path) -> TeamConfig:

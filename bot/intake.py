@@ -275,7 +275,7 @@ def _open_or_join(
     for case, entry in opened:
         assert entry.verdict is not None and entry.result is not None
         entry.verdict.case_id = case.id
-        cases.record_opened(session, case, entry.verdict, entry.result, now)
+        cases.record_opened(session, case, entry.verdict, entry.result, now, team=team)
         facts[case.id] = [_facts(case.id, entry)]
     touched: dict[int, Case] = {}
     for entry in consenting:
@@ -302,4 +302,5 @@ def _facts(case_id: int, entry: _Pending) -> queries.VerdictFacts:
         entry.result.primary_reason,
         entry.result.severity,
         entry.result.confidence,
+        entry.result.backend,
     )

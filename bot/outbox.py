@@ -31,6 +31,7 @@ MAX_BACKOFF = timedelta(minutes=5)
 CARD_EVENT_TYPE = "triage_case_card"
 
 CardRenderer = Callable[[Session, int], Message | None]
+HomeRenderer = Callable[[Session, str], dict[str, Any]]
 
 
 def _queue(session: Session, now: datetime, **fields: Any) -> OutboxMessage:
@@ -44,9 +45,14 @@ def enqueue_card(session: Session, case: Case, now: datetime) -> None:
     _queue(session, now, kind="card", case_id=case.id, channel=case.slack_channel, payload={})
 
 
-def enqueue_reply(session: Session, case: Case, message: Message, now: datetime) -> None:
-    """A reply in the case's thread (sent once the root message exists)."""
-    payload = {"text": message.text, "blocks": message.blocks}
+def enqueue_reply(
+    session: Session, case: Case, message: Message, now: datetime, *, broadcast: bool = False
+) -> None:
+    """A reply in the case's thread (sent once the root message exists); `broadcast` also shows
+    it in the channel, for what the whole team must see (an unclaimed case's reminder, expiry)."""
+    payload: dict[str, Any] = {"text": message.text, "blocks": message.blocks}
+    if broadcast:
+        payload["broadcast"] = True
     _queue(session, now, kind="reply", case_id=case.id, channel=case.slack_channel, payload=payload)
 
 
@@ -82,6 +88,12 @@ def enqueue_case_link(
     _queue(session, now, kind="case_link", case_id=case.id, channel=channel, payload=payload)
 
 
+def enqueue_home(session: Session, user_id: str, now: datetime) -> None:
+    """Refresh a person's App Home (once, however many changes queue it meanwhile)."""
+    if user_id and not queries.home_refresh_pending(session, user_id):
+        _queue(session, now, kind="home", channel=user_id, payload={})
+
+
 @dataclass
 class DeliveryReport:
     """What one delivery pass did."""
@@ -104,12 +116,14 @@ class OutboxDispatcher:
         gateway: SlackGateway,
         clock: Clock,
         render_card: CardRenderer,
+        render_home: HomeRenderer | None = None,
         batch: int = 50,
     ) -> None:
         self.factory = factory
         self.gateway = gateway
         self.clock = clock
         self.render_card = render_card
+        self.render_home = render_home
         self.batch = batch
 
     def deliver_due(self) -> DeliveryReport:
@@ -204,7 +218,11 @@ class OutboxDispatcher:
             if not case.root_ts:
                 raise _Wait(f"case {case.id} has no root message yet")
             return self.gateway.post_message(
-                row.channel, payload["text"], payload.get("blocks"), thread_ts=case.root_ts
+                row.channel,
+                payload["text"],
+                payload.get("blocks"),
+                thread_ts=case.root_ts,
+                broadcast=bool(payload.get("broadcast")),
             )
         if row.kind == "case_link":
             assert row.case_id is not None
@@ -220,6 +238,10 @@ class OutboxDispatcher:
             return self.gateway.post_message(
                 payload["user"], text
             )  # the bot is not in that channel
+        if row.kind == "home":
+            if self.render_home is not None:
+                self.gateway.publish_home(row.channel, self.render_home(session, row.channel))
+            return None
         if row.kind == "ephemeral":
             self.gateway.post_ephemeral(
                 row.channel, payload["user"], payload["text"], row.thread_ts

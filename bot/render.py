@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,18 +12,22 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ContextBlock,
     DatePickerElement,
+    DateTimePickerElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
+    OverflowMenuElement,
     PlainTextInputElement,
     PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -34,10 +39,18 @@ MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
 HEADER_LIMIT = 150
-VERBATIM_FOLD = 1200  # long verbatims are cut here on the card; the thread keeps nothing hidden
-MAX_VERDICTS_ON_CARD = 8
+VERBATIM_FOLD = 1200  # longer verbatims are cut on the card; "Show all" opens the whole text
+MAX_VERDICTS_ON_CARD = 6
 
 CLAIM_ACTION = "case_claim"
+RELEASE_ACTION = "case_release"
+CONTACT_ACTION = "case_contact"
+NOTE_ACTION = "case_note"
+RESOLVE_ACTION = "case_resolve"
+REOPEN_ACTION = "case_reopen"
+MORE_ACTION = "case_more"
+SHOW_ALL_ACTION = "verdict_show_all"
+MAX_CONTACTS_ON_CARD = 8
 
 
 @dataclass(frozen=True)
@@ -97,28 +110,51 @@ def latest_classification(verdict: Verdict) -> Classification | None:
 
 
 @dataclass(frozen=True)
+class ContactLine:
+    """One contact attempt as the card shows it."""
+
+    at: datetime
+    actor: str
+    channel: str
+    outcome: str
+    outside_hours: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
 class CaseHistory:
-    """What the card tells about the customer's past: surveys in the window, earlier cases."""
+    """What the card tells about the customer's past: surveys and contacts in the window,
+    earlier cases, contact attempts, what the customer was already told."""
 
     surveys_in_window: int = 0
+    contacts_in_window: int = 0
     window_days: int = 90
     fatigue_threshold: int = 2
     earlier: tuple[tuple[int, str], ...] = ()  # (case id, status)
+    contacts: tuple[ContactLine, ...] = ()
+    told: tuple[tuple[int, str], ...] = ()  # (case id, what the customer was told)
+
+    @property
+    def solicitations(self) -> int:
+        return self.surveys_in_window + self.contacts_in_window
 
     @property
     def fatigued(self) -> bool:
-        return self.surveys_in_window > self.fatigue_threshold
+        return self.solicitations > self.fatigue_threshold
 
 
 @dataclass(frozen=True)
 class CardContext:
-    """What the card needs besides the case: language, time zone, taxonomy, now, history."""
+    """What the card needs besides the case: language, time zone, taxonomy, now, history,
+    and the guidance for the next contact."""
 
     lang: str
     tz: ZoneInfo
     taxonomy: Taxonomy
     now: datetime
     history: CaseHistory = CaseHistory()
+    opening: str = ""
+    mask_reference: bool = False
 
 
 def _status_line(case: Case, ctx: CardContext) -> str:
@@ -128,14 +164,41 @@ def _status_line(case: Case, ctx: CardContext) -> str:
     return t(ctx.lang, f"status_{status}" if status in ("current", "former") else "status_unknown")
 
 
+def mask_reference(value: str) -> str:
+    """Show enough of a reference to recognise it, not to use it: `j***@example.fr`, `+33******78`."""
+    if "@" in value:
+        name, _, domain = value.partition("@")
+        return f"{name[:1]}***@{domain}"
+    if len(value) <= 4:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 5) + value[-2:]
+
+
 def _customer_ref(case: Case, ctx: CardContext) -> str:
     if case.customer.ref_kind == "unidentified":
         return "_" + t(ctx.lang, "no_reference") + "_"
-    return "`" + case.customer.ref.split(":", 1)[-1] + "`"
+    value = case.customer.ref.split(":", 1)[-1]
+    return "`" + (mask_reference(value) if ctx.mask_reference else value) + "`"
+
+
+def _who_text(case: Case, ctx: CardContext) -> str:
+    customer, lang = case.customer, ctx.lang
+    languages = sorted({v.language for v in case.verdicts if v.language and v.language != "und"})
+    parts = []
+    if languages:
+        parts.append(f"{t(lang, 'who_language')}: {', '.join(languages)}")
+    parts.append(f"{t(lang, 'who_timezone')}: {customer.timezone or ctx.tz.key}")
+    if customer.preferred_channel or customer.contact_hours:
+        prefers = " ".join(x for x in (customer.preferred_channel, customer.contact_hours) if x)
+        parts.append(f"{t(lang, 'who_prefers')}: {prefers}")
+    return " · ".join(parts)
 
 
 def _state(case: Case, ctx: CardContext) -> str:
-    return t(ctx.lang, f"state_{case.status}", owner=case.owner_id or "")
+    text = t(ctx.lang, f"state_{case.status}", owner=case.owner_id or "")
+    if case.status in ("resolved", "expired") and case.outcome:
+        text += f": {t(ctx.lang, f'resolution_{case.outcome}')}"
+    return text
 
 
 def _verdict_blocks(verdict: Verdict, ctx: CardContext) -> list[Block]:
@@ -152,9 +215,16 @@ def _verdict_blocks(verdict: Verdict, ctx: CardContext) -> list[Block]:
         meta += " · :wastebasket: " + t(ctx.lang, "deleted_in_slack")
     elif verdict.edited_at is not None:
         meta += " · " + t(ctx.lang, "edited")
+    text = SectionBlock(
+        text=MarkdownTextObject(text=fold(quote(fold(verdict.text, VERBATIM_FOLD)), SECTION_LIMIT))
+    )
+    if len(verdict.text) > VERBATIM_FOLD:
+        text.accessory = ButtonElement(
+            text=t(ctx.lang, "show_all"), action_id=SHOW_ALL_ACTION, value=str(verdict.id)
+        )
     blocks: list[Block] = [
         ContextBlock(elements=[MarkdownTextObject(text=fold(meta, FIELD_LIMIT))]),
-        _section(quote(fold(verdict.text, VERBATIM_FOLD))),
+        text,
     ]
     result = latest_classification(verdict)
     if result is not None and result.summary:
@@ -170,10 +240,10 @@ def _history_text(ctx: CardContext) -> str:
     history, lang = ctx.history, ctx.lang
     parts: list[str] = []
     if history.fatigued:
-        parts.append(t(lang, "fatigue", count=history.surveys_in_window, days=history.window_days))
-    elif history.surveys_in_window > 1:
+        parts.append(t(lang, "fatigue", count=history.solicitations, days=history.window_days))
+    elif history.solicitations > 1:
         parts.append(
-            t(lang, "surveys_in_window", count=history.surveys_in_window, days=history.window_days)
+            t(lang, "surveys_in_window", count=history.solicitations, days=history.window_days)
         )
     if history.earlier:
         listed = ", ".join(
@@ -184,8 +254,55 @@ def _history_text(ctx: CardContext) -> str:
     return " · ".join(parts)
 
 
+def _contacts_text(ctx: CardContext) -> str:
+    lang, lines = ctx.lang, []
+    for c in ctx.history.contacts[-MAX_CONTACTS_ON_CARD:]:
+        line = (
+            f"• {format_time(c.at, ctx.tz)} · <@{c.actor}> · {t(lang, f'contact_channel_{c.channel}')}"
+            f" · *{t(lang, f'outcome_{c.outcome}')}*"
+        )
+        if c.outside_hours:
+            line += f" · :warning: {t(lang, 'outside_hours')}"
+        if c.note:
+            line += f"\n   _{fold(c.note, 200)}_"
+        lines.append(line)
+    hidden = len(ctx.history.contacts) - MAX_CONTACTS_ON_CARD
+    if hidden > 0:
+        lines.insert(0, f"… +{hidden}")
+    return "\n".join(lines) or t(lang, "no_contacts")
+
+
+def _actions(case: Case, lang: str) -> ActionsBlock:
+    value = str(case.id)
+    if case.status not in ("open", "claimed", "contacting"):
+        elements: list[Any] = [
+            ButtonElement(text=t(lang, "reopen"), action_id=REOPEN_ACTION, value=value)
+        ]
+        return ActionsBlock(block_id=f"case_actions:{case.id}", elements=elements)
+    first = (
+        ButtonElement(text=t(lang, "claim"), action_id=CLAIM_ACTION, value=value, style="primary")
+        if case.status == "open"
+        else ButtonElement(text=t(lang, "release"), action_id=RELEASE_ACTION, value=value)
+    )
+    more = OverflowMenuElement(
+        action_id=MORE_ACTION,
+        options=[
+            Option(value=f"{name}:{case.id}", text=PlainTextObject(text=t(lang, name)))
+            for name in ("assign", "reclassify", "snooze", "escalate")
+        ],
+    )
+    elements = [
+        first,
+        ButtonElement(text=t(lang, "log_contact"), action_id=CONTACT_ACTION, value=value),
+        ButtonElement(text=t(lang, "add_note"), action_id=NOTE_ACTION, value=value),
+        ButtonElement(text=t(lang, "resolve"), action_id=RESOLVE_ACTION, value=value),
+        more,
+    ]
+    return ActionsBlock(block_id=f"case_actions:{case.id}", elements=elements)
+
+
 def case_card(case: Case, ctx: CardContext) -> Message:
-    """The case's root message: who, why, reasons, deadline, owner, and what to do next."""
+    """The case's root message: who, why, reasons, history, deadline, owner, and what to do next."""
     lang = ctx.lang
     reason = ctx.taxonomy.label(case.primary_reason, lang)
     title = t(lang, "case_title", id=case.id, reason=reason)
@@ -226,6 +343,7 @@ def case_card(case: Case, ctx: CardContext) -> Message:
                 ),
             ]
         ),
+        ContextBlock(elements=[MarkdownTextObject(text=fold(_who_text(case, ctx), FIELD_LIMIT))]),
     ]
     history = _history_text(ctx)
     if history:
@@ -236,23 +354,25 @@ def case_card(case: Case, ctx: CardContext) -> Message:
     ]
     for verdict in case.verdicts[:MAX_VERDICTS_ON_CARD]:
         blocks.extend(_verdict_blocks(verdict, ctx))
-    if result is not None and result.suggested_action:
-        blocks.append(DividerBlock())
-        blocks.append(_section(f"*{t(lang, 'next_step')}*\n{result.suggested_action}"))
-    if case.status == "open":
+    hidden = len(case.verdicts) - MAX_VERDICTS_ON_CARD
+    if hidden > 0:
         blocks.append(
-            ActionsBlock(
-                block_id=f"case_actions:{case.id}",
-                elements=[
-                    ButtonElement(
-                        text=t(lang, "claim"),
-                        action_id=CLAIM_ACTION,
-                        value=str(case.id),
-                        style="primary",
-                    )
-                ],
-            )
+            ContextBlock(elements=[MarkdownTextObject(text=t(lang, "more_verdicts", count=hidden))])
         )
+    blocks += [DividerBlock(), _section(f"*{t(lang, 'contacts')}*\n{_contacts_text(ctx)}")]
+    if ctx.history.told:
+        told = "\n".join(
+            f"• #{case_id}: {fold(text, 300)}" for case_id, text in ctx.history.told[:3]
+        )
+        blocks.append(_section(f"*{t(lang, 'already_told')}*\n{told}"))
+    if case.status in ("open", "claimed", "contacting"):
+        if ctx.opening:
+            blocks.append(_section(f"*{t(lang, 'opening_line')}*\n> {ctx.opening}"))
+        if result is not None and result.suggested_action:
+            blocks.append(_section(f"*{t(lang, 'next_step')}*\n{result.suggested_action}"))
+    elif case.resolution_summary:
+        blocks.append(_section(f"*{t(lang, 'modal_resolve_summary')}*\n{case.resolution_summary}"))
+    blocks.append(_actions(case, lang))
     rendered = [block.to_dict() for block in blocks[:MAX_BLOCKS]]
     fallback = f"{title} · {_state(case, ctx)}"
     if newest is not None:
@@ -363,3 +483,241 @@ def send_to_triage_modal(
         blocks=blocks,
     )
     return view.to_dict()
+
+
+# --- the case's action forms ----------------------------------------------------------------
+
+ASSIGN_VIEW = "case_assign_submit"
+CONTACT_VIEW = "case_contact_submit"
+NOTE_VIEW = "case_note_submit"
+RECLASSIFY_VIEW = "case_reclassify_submit"
+SNOOZE_VIEW = "case_snooze_submit"
+ESCALATE_VIEW = "case_escalate_submit"
+RESOLVE_VIEW = "case_resolve_submit"
+VERDICT_VIEW = "verdict_full"
+
+
+def _modal(
+    callback_id: str, lang: str, title: str, case_id: int, blocks: list[Block], submit: bool = True
+) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        title=PlainTextObject(text=fold(title, 24)),
+        submit=PlainTextObject(text=fold(t(lang, "modal_save"), 24)) if submit else None,
+        close=PlainTextObject(text=fold(t(lang, "modal_cancel"), 24)),
+        private_metadata=json.dumps({"case": case_id}),
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def _select(
+    lang: str,
+    block_id: str,
+    label: str,
+    prefix: str,
+    values: tuple[str, ...],
+    optional: bool = False,
+) -> InputBlock:
+    options = [
+        Option(value=v, text=PlainTextObject(text=fold(t(lang, f"{prefix}{v}"), 75)))
+        for v in values
+    ]
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=optional,
+        element=StaticSelectElement(action_id="value", options=options),
+    )
+
+
+def _text_input(
+    block_id: str,
+    label: str,
+    *,
+    multiline: bool = True,
+    optional: bool = False,
+    max_length: int = 2000,
+) -> InputBlock:
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=optional,
+        element=PlainTextInputElement(
+            action_id="value", multiline=multiline, max_length=max_length
+        ),
+    )
+
+
+def _override(lang: str) -> InputBlock:
+    option = Option(
+        value="yes", text=PlainTextObject(text=fold(t(lang, "modal_override_option"), 75))
+    )
+    return InputBlock(
+        block_id="override",
+        label=t(lang, "modal_override"),
+        optional=True,
+        element=CheckboxesElement(action_id="value", options=[option]),
+    )
+
+
+def _case_line(case: Case, taxonomy: Taxonomy, lang: str) -> SectionBlock:
+    return _section(
+        f"*{t(lang, 'case_title', id=case.id, reason=taxonomy.label(case.primary_reason, lang))}*"
+    )
+
+
+def assign_modal(case: Case, taxonomy: Taxonomy, lang: str) -> dict[str, Any]:
+    """Pick the case's new owner (managers)."""
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        InputBlock(
+            block_id="owner",
+            label=t(lang, "modal_assign_to"),
+            element=UserSelectElement(action_id="value"),
+        ),
+    ]
+    return _modal(ASSIGN_VIEW, lang, t(lang, "modal_assign"), case.id, blocks)
+
+
+def contact_modal(
+    case: Case, taxonomy: Taxonomy, lang: str, channels: tuple[str, ...], outcomes: tuple[str, ...]
+) -> dict[str, Any]:
+    """Log one try to reach the customer: how, outcome, when, a note."""
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        _select(lang, "channel", t(lang, "modal_contact_channel"), "contact_channel_", channels),
+        _select(lang, "outcome", t(lang, "modal_contact_outcome"), "outcome_", outcomes),
+        InputBlock(
+            block_id="when",
+            label=t(lang, "modal_contact_when"),
+            optional=True,
+            element=DateTimePickerElement(action_id="value"),
+        ),
+        _text_input("note", t(lang, "modal_note_text"), optional=True),
+        _override(lang),
+    ]
+    return _modal(CONTACT_VIEW, lang, t(lang, "modal_contact"), case.id, blocks)
+
+
+def note_modal(case: Case, taxonomy: Taxonomy, lang: str) -> dict[str, Any]:
+    """A note on the case."""
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        _text_input("note", t(lang, "modal_note_text")),
+        _override(lang),
+    ]
+    return _modal(NOTE_VIEW, lang, t(lang, "modal_note"), case.id, blocks)
+
+
+def reclassify_modal(case: Case, taxonomy: Taxonomy, lang: str) -> dict[str, Any]:
+    """Pick the right reason."""
+    options = [
+        Option(value=rid, text=PlainTextObject(text=fold(taxonomy.label(rid, lang), 75)))
+        for rid in taxonomy.ids()
+    ]
+    initial = next((o for o in options if o.value == case.primary_reason), None)
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        InputBlock(
+            block_id="reason",
+            label=t(lang, "modal_reason"),
+            element=StaticSelectElement(action_id="value", options=options, initial_option=initial),
+        ),
+    ]
+    return _modal(RECLASSIFY_VIEW, lang, t(lang, "modal_reclassify"), case.id, blocks)
+
+
+def snooze_modal(
+    case: Case, taxonomy: Taxonomy, lang: str, choices: tuple[str, ...]
+) -> dict[str, Any]:
+    """How long to pause reminders, and why."""
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        _select(lang, "length", t(lang, "modal_snooze_for"), "snooze_", choices),
+        _text_input("reason", t(lang, "modal_snooze_reason"), multiline=False, max_length=300),
+    ]
+    return _modal(SNOOZE_VIEW, lang, t(lang, "modal_snooze"), case.id, blocks)
+
+
+def escalate_modal(case: Case, taxonomy: Taxonomy, lang: str) -> dict[str, Any]:
+    """Why the managers should look now."""
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        _text_input("reason", t(lang, "modal_snooze_reason"), optional=True, max_length=500),
+    ]
+    return _modal(ESCALATE_VIEW, lang, t(lang, "escalate"), case.id, blocks)
+
+
+def resolve_modal(
+    case: Case, taxonomy: Taxonomy, lang: str, outcomes: tuple[str, ...]
+) -> dict[str, Any]:
+    """Close with an honest outcome and what the customer was told."""
+    blocks: list[Block] = [
+        _case_line(case, taxonomy, lang),
+        _select(lang, "outcome", t(lang, "modal_resolve_outcome"), "resolution_", outcomes),
+        _text_input("summary", t(lang, "modal_resolve_summary")),
+        _override(lang),
+    ]
+    return _modal(RESOLVE_VIEW, lang, t(lang, "modal_resolve"), case.id, blocks)
+
+
+def verdict_modal(verdict: Verdict, lang: str, tz: ZoneInfo) -> dict[str, Any]:
+    """The whole verbatim of a long verdict, in as many sections as it needs."""
+    chunk = SECTION_LIMIT - 100
+    text = verdict.text
+    parts = [text[i : i + chunk] for i in range(0, len(text), chunk)][:90]
+    blocks: list[Block] = [
+        ContextBlock(elements=[MarkdownTextObject(text=format_time(verdict.received_at, tz))]),
+        *(_section(quote(part)) for part in parts),
+    ]
+    return _modal(
+        VERDICT_VIEW, lang, t(lang, "modal_verdict"), verdict.case_id or 0, blocks, submit=False
+    )
+
+
+def thread_link(team_url: str, case: Case) -> str | None:
+    """A link that opens the case's thread in Slack (the permalink's documented shape)."""
+    if not case.root_ts:
+        return None
+    return f"{team_url.rstrip('/')}/archives/{case.slack_channel}/p{case.root_ts.replace('.', '')}"
+
+
+def home_view(
+    owned: list[Case],
+    unassigned: list[Case],
+    overdue: list[Case],
+    ctx: CardContext,
+    team_url: str,
+) -> dict[str, Any]:
+    """A person's App Home: their open cases by deadline, cases waiting for an owner, overdue ones."""
+    lang = ctx.lang
+    blocks: list[Block] = [HeaderBlock(text=fold(t(lang, "home_title"), HEADER_LIMIT))]
+    for title, cases in (
+        ("home_mine", owned),
+        ("home_unassigned", unassigned),
+        ("home_overdue", overdue),
+    ):
+        blocks.append(_section(f"*{t(lang, title)}*"))
+        if not cases:
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=t(lang, "home_none"))]))
+        for case in cases[:10]:
+            line = (
+                f"*#{case.id}* · {ctx.taxonomy.label(case.primary_reason, lang)} · "
+                f"{t(lang, 'deadline')}: {format_time(case.deadline_at, ctx.tz)} "
+                f"({_relative(lang, case.deadline_at, ctx.now)})"
+            )
+            if case.owner_id and title != "home_mine":
+                line += f" · <@{case.owner_id}>"
+            section = _section(line)
+            link = thread_link(team_url, case)
+            if link:
+                section.accessory = ButtonElement(
+                    text=t(lang, "open_thread"),
+                    url=link,
+                    action_id=f"open_thread:{title}:{case.id}",
+                )
+            blocks.append(section)
+        blocks.append(DividerBlock())
+    return View(type="home", blocks=blocks[:100]).to_dict()

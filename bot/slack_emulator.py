@@ -749,6 +749,7 @@ class SlackEmulator:
         self._response_urls: dict[str, JsonDict] = {}
         self._responses: list[ResponsePost] = []
         self._faults: list[_Fault] = []
+        self._usergroups: dict[str, list[str]] = {}
         self._down = False
         self._mpims: dict[frozenset[str], str] = {}
 
@@ -766,6 +767,7 @@ class SlackEmulator:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.open": self._views_open,
             "views.push": self._views_push,
@@ -1633,6 +1635,17 @@ class SlackEmulator:
             info["num_members"] = len(self._users)
         return {"ok": True, "channel": info}
 
+    def add_usergroup(self, group_id: str, user_ids: list[str]) -> None:
+        """A user group (S...) and its members, for usergroups.users.list."""
+        with self._lock:
+            self._usergroups[group_id] = list(user_ids)
+
+    def _usergroups_users_list(self, params: JsonDict) -> JsonDict:
+        group = _opt_str(params, "usergroup")
+        if group not in self._usergroups:
+            raise _ApiError("no_such_subteam")
+        return {"ok": True, "users": list(self._usergroups[group])}
+
     def _users_info(self, params: JsonDict) -> JsonDict:
         user = self._users.get(_opt_str(params, "user"))
         if user is None:
@@ -2302,13 +2315,25 @@ class SlackEmulator:
                 continue
             for _, element in _iter_elements(block):
                 if element.get("action_id") == action_id:
-                    if element.get("type") != "button":
+                    if element.get("type") not in ("button", "overflow", "static_select"):
                         raise LookupError(f"{action_id!r} in {where} is a {element.get('type')}")
                     return block, element
         raise LookupError(f"no button with action_id {action_id!r} in {where}")
 
     @staticmethod
     def _action(block: JsonDict, button: JsonDict, value: str | None) -> JsonDict:
+        if button.get("type") in ("overflow", "static_select"):
+            # A menu: `value` names the option picked, as Slack reports it in selected_option.
+            option = next((o for o in button.get("options") or [] if o.get("value") == value), None)
+            if option is None:
+                raise LookupError(f"no option {value!r} in menu {button.get('action_id')!r}")
+            return {
+                "action_id": button["action_id"],
+                "block_id": block.get("block_id", ""),
+                "type": button["type"],
+                "selected_option": copy.deepcopy(option),
+                "action_ts": SlackEmulator._action_ts(),
+            }
         action: JsonDict = {
             "action_id": button["action_id"],
             "block_id": block.get("block_id", ""),

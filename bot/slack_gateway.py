@@ -59,6 +59,7 @@ class BotIdentity:
     user_id: str
     bot_id: str
     team_id: str
+    url: str = "https://slack.com/"  # the workspace's address, for links to messages
 
 
 def make_web_client(token: str | None, api_url: str | None, *, timeout: int = 10) -> WebClient:
@@ -109,6 +110,7 @@ class SlackGateway:
             user_id=str(data.get("user_id", "")),
             bot_id=str(data.get("bot_id", "")),
             team_id=str(data.get("team_id", "")),
+            url=str(data.get("url") or "https://slack.com/"),
         )
 
     def post_message(
@@ -118,13 +120,17 @@ class SlackGateway:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        broadcast: bool = False,
     ) -> str:
-        """chat.postMessage; returns the new message's ts."""
+        """chat.postMessage; returns the new message's ts (`broadcast`: a thread reply also shown
+        in the channel)."""
         params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
         if blocks:
             params["blocks"] = blocks
         if thread_ts:
             params["thread_ts"] = thread_ts
+            if broadcast:
+                params["reply_broadcast"] = True
         if metadata:
             params["metadata"] = metadata
         return str(self._call("chat.postMessage", **params)["ts"])
@@ -181,6 +187,16 @@ class SlackGateway:
         if len(data) > max_bytes:
             raise SlackDeliveryError("files.download", "file_too_large", permanent=True)
         return name, data
+
+    def usergroup_members(self, group_id: str) -> set[str]:
+        """The user ids in a user group (usergroups.users.list)."""
+        return {
+            str(u) for u in self._call("usergroups.users.list", usergroup=group_id).get("users", [])
+        }
+
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """views.publish: a user's App Home tab."""
+        self._call("views.publish", user_id=user_id, view=view)
 
     def post_ephemeral(
         self, channel: str, user: str, text: str, thread_ts: str | None = None

@@ -182,6 +182,7 @@ def _apply_edit(
     result = classification.classify_for_intake(classifier, item.text, item.score)
     verdict.language = result.language
     classification.store(session, verdict.id, result, now)
+    classification.after_intake(session, verdict, result, now)
     session.flush()
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
-from bot.intake import VerdictInput, from_parsed, ingest
+from bot.intake import VerdictInput, from_parsed, ingest_many
 from bot.verdict_parsing import MAX_VERBATIM_CHARS, CustomerRef, normalise_ref, parse_verdict
 from storage import queries
 from storage.db import transaction
@@ -266,17 +266,10 @@ def _store(
                 return WebhookResponse(
                     earlier.status_code, earlier.response, (("Idempotent-Replayed", "true"),)
                 )
-        results = []
-        for index, item in enumerate(items):
-            result = ingest(session, item, classifier, team, now)
-            results.append(
-                {
-                    "item": index,
-                    "outcome": result.outcome,
-                    "case_id": result.case_id,
-                    "verdict_id": result.verdict_id,
-                }
-            )
+        results = [
+            {"item": index, "outcome": r.outcome, "case_id": r.case_id, "verdict_id": r.verdict_id}
+            for index, r in enumerate(ingest_many(session, items, classifier, team, now))
+        ]
         response = {"accepted": len(results), "results": results}
         if key:
             queries.save_idempotent_response(

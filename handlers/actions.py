@@ -1,28 +1,286 @@
-"""Buttons on case cards."""
+"""Buttons and forms on case cards: thin wrappers that call the case services."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import cases
+from bot import case_actions, cases, classification, outbox, render
 from bot.app import Runtime
-from bot.render import CLAIM_ACTION
+from bot.cases import ActionResult
+from bot.durations import parse_duration
+from bot.i18n import t
+from bot.slack_gateway import SlackDeliveryError
 from storage.db import transaction
 
 
-def register(app: App, rt: Runtime) -> None:
-    """Attach the block action listeners."""
+def _values(view: dict[str, Any]) -> dict[str, Any]:
+    """block id -> what the person entered or picked, whatever the input type."""
+    out: dict[str, Any] = {}
+    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
+        element = (actions or {}).get("value") or {}
+        if "selected_option" in element:
+            out[block_id] = (element.get("selected_option") or {}).get("value")
+        elif "selected_options" in element:
+            out[block_id] = [o.get("value") for o in element.get("selected_options") or []]
+        elif "selected_user" in element:
+            out[block_id] = element.get("selected_user")
+        elif "selected_date_time" in element:
+            stamp = element.get("selected_date_time")
+            out[block_id] = datetime.fromtimestamp(int(stamp), UTC) if stamp else None
+        else:
+            value = element.get("value")
+            out[block_id] = value.strip() if isinstance(value, str) and value.strip() else None
+    return out
 
-    @app.action(CLAIM_ACTION)
-    def on_claim(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        case_id = int(action.get("value") or 0)
-        user_id = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id") or rt.settings.team.channels.triage
+
+def _case_id(view: dict[str, Any]) -> int:
+    try:
+        return int(json.loads(view.get("private_metadata") or "{}").get("case", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def register(app: App, rt: Runtime) -> None:
+    """Attach the block action and view listeners."""
+    team = rt.settings.team
+
+    def refuse(body: dict[str, Any], text: str) -> None:
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id"
+        )
         with transaction(rt.factory) as session:
-            cases.claim_by_click(
-                session, case_id, user_id, channel, rt.settings.team, rt.clock.now()
+            outbox.enqueue_ephemeral(
+                session, channel or body["user"]["id"], body["user"]["id"], text, rt.clock.now()
             )
         rt.worker.kick()
+
+    def direct(body: dict[str, Any], run: Callable[..., ActionResult]) -> None:
+        case_id = int((body.get("actions") or [{}])[0].get("value") or 0)
+        with transaction(rt.factory) as session:
+            result = run(session, case_id, rt.actor(body["user"]["id"]))
+        if not result.ok and result.message:
+            refuse(body, result.message)
+        rt.worker.kick()
+
+    def open_form(
+        body: dict[str, Any], case_id: int, build: Callable[[Any], dict[str, Any]]
+    ) -> None:
+        with rt.factory() as session:
+            case = case_actions.case_for_form(session, case_id)
+            view = build(case) if case is not None else None
+        if view is None:
+            refuse(body, t(team.language, "claim_missing"))
+            return
+        try:
+            rt.gateway.open_view(body["trigger_id"], view)
+        except SlackDeliveryError:
+            refuse(body, t(team.language, "shortcut_failed"))
+
+    @app.action(render.CLAIM_ACTION)
+    def on_claim(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        channel = (body.get("channel") or {}).get("id") or team.channels.triage
+        with transaction(rt.factory) as session:
+            cases.claim_by_click(
+                session,
+                int(action.get("value") or 0),
+                body["user"]["id"],
+                channel,
+                team,
+                rt.clock.now(),
+            )
+        rt.worker.kick()
+
+    @app.action(render.RELEASE_ACTION)
+    def on_release(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        direct(body, case_actions.release)
+
+    @app.action(render.REOPEN_ACTION)
+    def on_reopen(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        direct(body, case_actions.reopen)
+
+    forms: dict[str, Callable[[Any], dict[str, Any]]] = {
+        "contact": lambda c: render.contact_modal(
+            c,
+            rt.taxonomy,
+            team.language,
+            case_actions.CONTACT_CHANNELS,
+            case_actions.CONTACT_OUTCOMES,
+        ),
+        "note": lambda c: render.note_modal(c, rt.taxonomy, team.language),
+        "resolve": lambda c: render.resolve_modal(
+            c, rt.taxonomy, team.language, case_actions.RESOLUTIONS
+        ),
+        "assign": lambda c: render.assign_modal(c, rt.taxonomy, team.language),
+        "reclassify": lambda c: render.reclassify_modal(c, rt.taxonomy, team.language),
+        "snooze": lambda c: render.snooze_modal(
+            c, rt.taxonomy, team.language, case_actions.SNOOZE_CHOICES
+        ),
+        "escalate": lambda c: render.escalate_modal(c, rt.taxonomy, team.language),
+    }
+
+    @app.action(render.CONTACT_ACTION)
+    def on_contact(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        open_form(body, int(action.get("value") or 0), forms["contact"])
+
+    @app.action(render.NOTE_ACTION)
+    def on_note(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        open_form(body, int(action.get("value") or 0), forms["note"])
+
+    @app.action(render.RESOLVE_ACTION)
+    def on_resolve(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        open_form(body, int(action.get("value") or 0), forms["resolve"])
+
+    @app.action(render.MORE_ACTION)
+    def on_more(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        name, _, case_id = str((action.get("selected_option") or {}).get("value", "")).partition(
+            ":"
+        )
+        if name not in forms or not case_id.isdigit():
+            return
+        if name == "assign" and not rt.managers(body["user"]["id"]):
+            refused = case_actions.refuse_unless_manager(rt.actor(body["user"]["id"]), "assign")
+            if refused is not None and refused.message:
+                refuse(body, refused.message)
+                return
+        open_form(body, int(case_id), forms[name])
+
+    @app.action(render.SHOW_ALL_ACTION)
+    def on_show_all(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        with rt.factory() as session:
+            verdict = case_actions.verdict_for_form(session, int(action.get("value") or 0))
+            view = render.verdict_modal(verdict, team.language, team.tz) if verdict else None
+        if view is not None:
+            try:
+                rt.gateway.open_view(body["trigger_id"], view)
+            except SlackDeliveryError:
+                refuse(body, t(team.language, "shortcut_failed"))
+
+    @app.action(re.compile(r"^open_thread:"))
+    def on_open_thread(ack: Ack) -> None:
+        ack()  # a link button: Slack opens the URL; nothing to do here
+
+    def submitted(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], run: Callable[..., ActionResult]
+    ) -> None:
+        values = _values(view)
+        with transaction(rt.factory) as session:
+            result = run(session, _case_id(view), rt.actor(body["user"]["id"]), values)
+        if result.errors:
+            ack(response_action="errors", errors=result.errors)
+            return
+        if not result.ok and result.message:
+            first = next(
+                (b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), ""
+            )
+            ack(response_action="errors", errors={first: result.message})
+            return
+        ack()
+        rt.worker.kick()
+
+    def override(values: dict[str, Any]) -> bool:
+        return "yes" in (values.get("override") or [])
+
+    @app.view(render.CONTACT_VIEW)
+    def on_contact_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            view,
+            lambda s, cid, actor, v: case_actions.log_contact(
+                s,
+                cid,
+                actor,
+                v.get("channel") or "",
+                v.get("outcome") or "",
+                v.get("note"),
+                v.get("when"),
+                override(v),
+            ),
+        )
+
+    @app.view(render.NOTE_VIEW)
+    def on_note_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            view,
+            lambda s, cid, actor, v: case_actions.add_note(
+                s, cid, actor, v.get("note") or "", override(v)
+            ),
+        )
+
+    @app.view(render.RESOLVE_VIEW)
+    def on_resolve_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            view,
+            lambda s, cid, actor, v: case_actions.resolve(
+                s, cid, actor, v.get("outcome") or "", v.get("summary") or "", override(v)
+            ),
+        )
+
+    @app.view(render.ASSIGN_VIEW)
+    def on_assign_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            view,
+            lambda s, cid, actor, v: case_actions.assign(
+                s, cid, v.get("owner") or "", actor, rt.taxonomy
+            ),
+        )
+
+    @app.view(render.SNOOZE_VIEW)
+    def on_snooze_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        def run(s: Any, cid: int, actor: case_actions.Actor, v: dict[str, Any]) -> ActionResult:
+            if v.get("length") not in case_actions.SNOOZE_CHOICES:
+                return ActionResult(False, errors={"length": t(team.language, "snooze_bad")})
+            return case_actions.snooze(
+                s, cid, actor, parse_duration(v["length"]), v.get("reason") or ""
+            )
+
+        submitted(ack, body, view, run)
+
+    @app.view(render.ESCALATE_VIEW)
+    def on_escalate_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        submitted(
+            ack,
+            body,
+            view,
+            lambda s, cid, actor, v: case_actions.escalate(
+                s, cid, actor, rt.taxonomy, v.get("reason") or ""
+            ),
+        )
+
+    @app.view(render.RECLASSIFY_VIEW)
+    def on_reclassify_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        def run(s: Any, cid: int, actor: case_actions.Actor, v: dict[str, Any]) -> ActionResult:
+            problem = classification.reclassify_by_person(
+                s,
+                cid,
+                v.get("reason") or "",
+                actor.user_id,
+                actor.now,
+                team=team,
+                taxonomy=rt.taxonomy,
+            )
+            return (
+                ActionResult(False, errors={"reason": problem}) if problem else ActionResult(True)
+            )
+
+        submitted(ack, body, view, run)

@@ -1,4 +1,4 @@
-"""Events API listeners: messages in the intake channel."""
+"""Events API listeners: messages in the intake channel, and the App Home tab."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot import slack_intake
+from bot import case_actions, slack_intake
 from bot.app import Runtime
+from storage.db import transaction
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -18,3 +19,11 @@ def register(app: App, rt: Runtime) -> None:
         # Recorded before the ack (process_before_response): Slack's retries and a crash lose nothing.
         if slack_intake.record_event(rt.factory, body, rt.settings.team, rt.bot, rt.clock.now()):
             rt.worker.kick()
+
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        with transaction(rt.factory) as session:
+            case_actions.home_opened(session, str(event.get("user")), rt.clock.now())
+        rt.worker.kick()

@@ -56,10 +56,22 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+DRAIN_LIMIT = 16 * 1024 * 1024
+
+
 def _body(environ: dict[str, Any], limit: int) -> bytes | None:
-    """The request body, or None when it is larger than `limit` (read no further)."""
+    """The request body, or None when it is larger than `limit`."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length > limit:
+        # Read (and drop) a moderately oversized body so the client gets its 413 instead of a
+        # broken pipe; beyond DRAIN_LIMIT the connection is simply closed.
+        if length <= DRAIN_LIMIT:
+            stream, left = environ["wsgi.input"], length
+            while left > 0:
+                chunk = stream.read(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
         return None
     return environ["wsgi.input"].read(length) if length else b""
 

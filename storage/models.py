@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -74,6 +75,9 @@ class Customer(Base):
     status: Mapped[str] = mapped_column(String(16), default="unknown")  # current, former, unknown
     churned_on: Mapped[str | None] = mapped_column(String(10))  # ISO date as the source gave it
     language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    contact_hours: Mapped[str | None] = mapped_column(String(32))  # e.g. "09:00-19:00"
     created_at: Mapped[datetime]
 
 
@@ -117,6 +121,9 @@ class Case(Base):
     slack_channel: Mapped[str] = mapped_column(String(32))
     root_ts: Mapped[str | None] = mapped_column(String(32))
     previous_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    snoozed_until: Mapped[datetime | None]
+    resolution_summary: Mapped[str | None] = mapped_column(Text)  # what the customer was told
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
 
     customer: Mapped[Customer] = relationship()
     verdicts: Mapped[list[Verdict]] = relationship(
@@ -242,4 +249,51 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class ContactAttempt(Base):
+    """One try to reach the customer, with its outcome: the burden is on the team, so all count."""
+
+    __tablename__ = "contact_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))  # phone, email, sms, letter, chat
+    outcome: Mapped[str] = mapped_column(String(24))  # reached, voicemail, no_answer, ...
+    note: Mapped[str | None] = mapped_column(Text)
+    attempted_at: Mapped[datetime]
+    outside_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+SCHEDULE_KINDS = ("reminder", "escalation", "final_warning", "deadline", "overdue")
+
+
+class CaseSchedule(Base):
+    """One due item of a case (reminder, escalation, final warning, deadline, overdue notice).
+
+    The database is the truth for what is due: a sweep claims rows with a lease and marks them
+    sent in the transaction that queues their Slack messages, so nothing is lost or sent twice.
+    """
+
+    __tablename__ = "case_schedule"
+    __table_args__ = (
+        # The sweep's query: pending rows by due time, so its cost follows the due rows only.
+        Index("ix_case_schedule_status_due_at", "status", "due_at"),
+        # One row per planned item: replanning moves or revives it instead of adding another.
+        UniqueConstraint("case_id", "key"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # one of SCHEDULE_KINDS
+    key: Mapped[str] = mapped_column(String(96))  # what the item is, e.g. reminder:0.5@<times>
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, cancelled
+    lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(32))  # the claim that holds the lease
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
     OPEN_STATES,
     Case,
+    CaseSchedule,
     Classification,
+    ContactAttempt,
     Customer,
     CustomerRef,
     Event,
@@ -175,6 +178,7 @@ class VerdictFacts:
     reason: str
     severity: str
     confidence: float
+    backend: str = ""
 
 
 def verdict_facts_of_cases(session: Session, case_ids: set[int]) -> dict[int, list[VerdictFacts]]:
@@ -196,18 +200,94 @@ def verdict_facts_of_cases(session: Session, case_ids: set[int]) -> dict[int, li
             Classification.primary_reason,
             Classification.severity,
             Classification.confidence,
+            Classification.backend,
         )
         .join(latest, latest.c.verdict_id == Verdict.id)
         .join(Classification, Classification.id == latest.c.cid)
         .order_by(Verdict.received_at, Verdict.id)
     )
     out: dict[int, list[VerdictFacts]] = {}
-    for case_id, received_at, channel, reason, severity, confidence in session.execute(query):
+    for case_id, received_at, channel, reason, severity, confidence, backend in session.execute(
+        query
+    ):
         assert case_id is not None  # selected through the case ids
         out.setdefault(case_id, []).append(
-            VerdictFacts(case_id, received_at, channel, reason, severity, confidence)
+            VerdictFacts(case_id, received_at, channel, reason, severity, confidence, backend)
         )
     return out
+
+
+def contact_attempts_of(session: Session, case_id: int) -> list[ContactAttempt]:
+    """A case's contact attempts, oldest first."""
+    query = (
+        select(ContactAttempt)
+        .where(ContactAttempt.case_id == case_id)
+        .order_by(ContactAttempt.attempted_at, ContactAttempt.id)
+    )
+    return list(session.scalars(query))
+
+
+def contacts_since(session: Session, customer_id: int, since: datetime) -> int:
+    """How many contact attempts a customer received since `since` (all cases)."""
+    query = (
+        select(func.count())
+        .select_from(ContactAttempt)
+        .where(ContactAttempt.customer_id == customer_id, ContactAttempt.attempted_at >= since)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def told_before(session: Session, customer_id: int, before_case_id: int) -> list[tuple[int, str]]:
+    """What earlier cases' owners told the customer: (case id, summary), newest first."""
+    query = (
+        select(Case.id, Case.resolution_summary)
+        .where(
+            Case.customer_id == customer_id,
+            Case.id < before_case_id,
+            Case.resolution_summary.is_not(None),
+        )
+        .order_by(Case.id.desc())
+    )
+    return [(case_id, str(summary)) for case_id, summary in session.execute(query)]
+
+
+def cases_owned(session: Session, user_id: str, limit: int) -> list[Case]:
+    """A person's open cases, nearest deadline first."""
+    query = (
+        select(Case)
+        .where(Case.owner_id == user_id, Case.status.in_(OPEN_STATES))
+        .order_by(Case.deadline_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def unassigned_cases(session: Session, limit: int) -> list[Case]:
+    """Open cases nobody owns, nearest deadline first."""
+    query = select(Case).where(Case.status == "open").order_by(Case.deadline_at).limit(limit)
+    return list(session.scalars(query))
+
+
+def overdue_cases(session: Session, now: datetime, limit: int) -> list[Case]:
+    """Open cases past their deadline, most overdue first."""
+    query = (
+        select(Case)
+        .where(Case.status.in_(OPEN_STATES), Case.deadline_at < now)
+        .order_by(Case.deadline_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def home_refresh_pending(session: Session, user_id: str) -> bool:
+    """True when a refresh of this person's App Home already waits in the outbox."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.kind == "home",
+        OutboxMessage.channel == user_id,
+        OutboxMessage.status == "pending",
+        OutboxMessage.lease_until.is_(None),
+    )
+    return session.scalars(query.limit(1)).first() is not None
 
 
 def open_case_for(session: Session, customer_id: int) -> Case | None:
@@ -467,3 +547,185 @@ def human_corrections(session: Session) -> list[tuple[Classification, Verdict]]:
         .order_by(Classification.id)
     )
     return [(row, verdict) for row, verdict in session.execute(query).tuples()]
+
+
+# --- case schedule: reminders, escalations, final warnings, deadlines (issue 6) ---------------
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """A schedule row as a sweep holds it: what is due, for which case."""
+
+    id: int
+    case_id: int
+    kind: str
+    key: str
+    due_at: datetime
+    data: dict[str, Any]
+
+
+_DUE_COLUMNS = (
+    CaseSchedule.id,
+    CaseSchedule.case_id,
+    CaseSchedule.kind,
+    CaseSchedule.key,
+    CaseSchedule.due_at,
+    CaseSchedule.data,
+)
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending, due, and nobody holds a live lease (a crashed claimer's lease runs out)."""
+    return (
+        CaseSchedule.status == "pending",
+        CaseSchedule.due_at <= now,
+        or_(CaseSchedule.lease_until.is_(None), CaseSchedule.lease_until < now),
+    )
+
+
+def schedule_of_case(session: Session, case_id: int) -> list[CaseSchedule]:
+    """Every schedule row of a case (pending, sent and cancelled), oldest first."""
+    query = select(CaseSchedule).where(CaseSchedule.case_id == case_id).order_by(CaseSchedule.id)
+    return list(session.scalars(query))
+
+
+def last_touch(session: Session, case_id: int) -> datetime | None:
+    """When a person last did something on a case (claim, contact, note...), from its timeline."""
+    query = select(func.max(Event.created_at)).where(
+        Event.case_id == case_id, Event.actor != "system"
+    )
+    return session.scalar(query)
+
+
+def contact_counts(session: Session, case_ids: set[int]) -> dict[int, tuple[int, int]]:
+    """Case id -> (contact attempts, attempts that reached the customer); absent: none."""
+    if not case_ids:
+        return {}
+    reached = func.sum(sql_case((ContactAttempt.outcome == "reached", 1), else_=0))
+    query = (
+        select(ContactAttempt.case_id, func.count(), reached)
+        .where(ContactAttempt.case_id.in_(case_ids))
+        .group_by(ContactAttempt.case_id)
+    )
+    return {case_id: (int(n), int(r or 0)) for case_id, n, r in session.execute(query)}
+
+
+def due_schedule_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """The due rows nobody holds, earliest first: the sweep's query, on (status, due_at)."""
+    query = (
+        select(CaseSchedule.id)
+        .where(*_due(now))
+        .order_by(CaseSchedule.due_at, CaseSchedule.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def _lease(
+    session: Session, ids: list[int], now: datetime, until: datetime, owner: str
+) -> list[DueItem]:
+    # Conditional: only rows still pending with no live lease are taken; RETURNING says which,
+    # which is the row count check done for the whole batch at once.
+    statement = (
+        update(CaseSchedule)
+        .where(CaseSchedule.id.in_(ids), *_due(now))
+        .values(lease_until=until, lease_owner=owner, attempts=CaseSchedule.attempts + 1)
+        .returning(*_DUE_COLUMNS)
+    )
+    rows = session.execute(statement, execution_options={"synchronize_session": False})
+    return [DueItem(*row) for row in rows]
+
+
+def claim_due_schedule(
+    session: Session, now: datetime, until: datetime, owner: str, limit: int
+) -> list[DueItem]:
+    """Lease up to `limit` due rows to `owner`, plus the other due rows of the same cases.
+
+    On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so concurrent sweeps split the
+    work without waiting on each other; on both databases the conditional UPDATE decides, so two
+    sweeps never hold one row. Taking a case's other due rows lets missed items collapse.
+    """
+    picked = (
+        select(CaseSchedule.id)
+        .where(*_due(now))
+        .order_by(CaseSchedule.due_at, CaseSchedule.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(picked))
+    if not ids:
+        return []
+    claimed = _lease(session, ids, now, until, owner)
+    case_ids = {item.case_id for item in claimed}
+    if not case_ids:
+        return []
+    siblings = (
+        select(CaseSchedule.id)
+        .where(CaseSchedule.case_id.in_(case_ids), CaseSchedule.id.not_in(ids), *_due(now))
+        .with_for_update(skip_locked=True)
+    )
+    more = list(session.scalars(siblings))
+    if more:
+        claimed += _lease(session, more, now, until, owner)
+    return claimed
+
+
+def take_claimed(session: Session, ids: list[int], owner: str, now: datetime) -> list[DueItem]:
+    """Mark rows sent, only those `owner` still holds (a replan meanwhile took them back)."""
+    if not ids:
+        return []
+    statement = (
+        update(CaseSchedule)
+        .where(
+            CaseSchedule.id.in_(ids),
+            CaseSchedule.status == "pending",
+            CaseSchedule.lease_owner == owner,
+        )
+        .values(status="sent", done_at=now, lease_until=None)
+        .returning(*_DUE_COLUMNS)
+    )
+    rows = session.execute(statement, execution_options={"synchronize_session": False})
+    return [DueItem(*row) for row in rows]
+
+
+def defer_claimed(session: Session, ids: list[int], owner: str, until: datetime) -> int:
+    """Give held rows back, due again at `until` (outside business hours, or snoozed)."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(CaseSchedule)
+        .where(
+            CaseSchedule.id.in_(ids),
+            CaseSchedule.status == "pending",
+            CaseSchedule.lease_owner == owner,
+        )
+        .values(due_at=until, lease_until=None, lease_owner=None),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_schedule(session: Session, ids: list[int], now: datetime) -> None:
+    """Mark rows cancelled (their case closed before they could go out)."""
+    if ids:
+        session.execute(
+            update(CaseSchedule)
+            .where(CaseSchedule.id.in_(ids))
+            .values(status="cancelled", done_at=now, lease_until=None, lease_owner=None),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def lock_cases(session: Session, case_ids: list[int]) -> dict[int, Case]:
+    """Cases locked for a change, in id order, fresh from the database (row locks on PostgreSQL;
+    SQLite's transaction already holds the write lock)."""
+    if not case_ids:
+        return {}
+    query = (
+        select(Case)
+        .where(Case.id.in_(case_ids))
+        .order_by(Case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {case.id: case for case in session.scalars(query)}

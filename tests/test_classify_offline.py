@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
@@ -539,7 +538,14 @@ def test_result_metadata(en: OfflineClassifier, taxonomy: Taxonomy) -> None:
         "prompt_version",
         "taxonomy_version",
         "provisional",
+        "cues",
+        "facts",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "text_hash",
     ]
+    assert (result.prompt_tokens, result.cost_usd, result.text_hash) == (0, 0.0, None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.primary_reason = "other"  # type: ignore[misc]
 
@@ -551,17 +557,14 @@ def test_deterministic(taxonomy: Taxonomy) -> None:
     assert first == list(reversed(again))
 
 
-def test_long_text_is_fast(en: OfflineClassifier) -> None:
+def test_long_and_degenerate_texts_are_classified(en: OfflineClassifier) -> None:
+    # Speed is measured in bench/, not asserted here; this checks the result stays sane.
     text = ("Mon téléphone est encore au SAV et le service client ne répond pas. " * 2000)[:100_000]
-    started = time.perf_counter()
     result = en.classify(text)
-    assert time.perf_counter() - started < 2.0
     assert result.primary_reason in {"after_sales_repairs", "customer_service"}
     assert len(result.summary.split("\n")[1]) <= QUOTE_LIMIT + 2
-    started = time.perf_counter()
-    en.classify("a" * 100_000)
-    en.classify("é " * 50_000)
-    assert time.perf_counter() - started < 2.0
+    assert en.classify("a" * 100_000).primary_reason == "other"
+    assert en.classify("é " * 50_000).primary_reason == "other"
 
 
 def test_prompt_injection_is_just_text(en: OfflineClassifier) -> None:
@@ -595,3 +598,170 @@ def test_custom_taxonomy_reason_gets_a_generic_action(tmp_path: Path) -> None:
 
 def test_fold() -> None:
     assert fold("Réparé À L'ŒIL, Straße") == "repare a l'oeil, strasse"
+
+
+# --------------------------------------------------------------------------- held out
+# Sentences written after the keywords were set, and never used to tune them: they measure the
+# classifier on wording it has not seen. Figures on prompts/devset.jsonl are in the README.
+
+NEGATED = [
+    # (expected primary, a reason the customer explicitly clears, verbatim)
+    (
+        "price_billing",
+        "network_quality",
+        "Aucun problème de couverture chez moi, mais la facture a encore grimpé.",
+    ),
+    (
+        "contract_commitment",
+        "after_sales_repairs",
+        "Le SAV a été impeccable ; c'est l'engagement de 24 mois qui me bloque.",
+    ),
+    (
+        "price_billing",
+        "network_quality",
+        "Nothing wrong with the signal, it's the price that keeps rising.",
+    ),
+    (
+        "customer_service",
+        "price_billing",
+        "Not expensive at all, but customer support never called me back.",
+    ),
+    (
+        "price_billing",
+        "network_quality",
+        "Je n'ai jamais eu de souci de réseau ; je pars parce que le prix a doublé.",
+    ),
+    (
+        "competitor_offer",
+        "customer_service",
+        "Happy with your advisors, I simply found a better deal elsewhere.",
+    ),
+]
+HELD_OUT = [
+    (
+        "after_sales_repairs",
+        "Quatre allers-retours en boutique pour un téléphone qui s'éteint tout seul.",
+    ),
+    ("customer_service", "Injoignable, votre service client. Trois jours pour avoir quelqu'un."),
+    ("price_billing", "Encore une hausse de tarif, la troisième en deux ans."),
+    (
+        "network_quality",
+        "Impossible de passer un appel depuis mon bureau, ça coupe au bout de dix secondes.",
+    ),
+    ("competitor_offer", "Partie chez Sosh, deux fois moins cher pour le même réseau."),
+    ("contract_commitment", "On m'a rajouté douze mois d'engagement sans me prévenir."),
+    ("moving_personal", "Nous partons vivre en Suisse à la rentrée."),
+    ("other", "Rien de spécial, merci."),
+    ("after_sales_repairs", "Handset died after a month and the shop sent it away for six weeks."),
+    ("customer_service", "Three chats, three different answers, and nobody followed up."),
+    ("price_billing", "Paying more every year for the same package."),
+    ("network_quality", "Wifi keeps disconnecting and the speed is hopeless in the evening."),
+    ("competitor_offer", "Giffgaff gave me twice the data for less."),
+    ("contract_commitment", "Nobody told me the plan auto-renews for another year."),
+    ("moving_personal", "My mother moved into a nursing home, so the landline can go."),
+    ("other", "No comment, thanks."),
+]
+MIXED = [
+    ({"price_billing", "network_quality"}, "Trop cher et en plus la fibre coupe tous les soirs."),
+    (
+        {"customer_service", "price_billing"},
+        "Le conseiller m'a promis un avoir sur ma facture, jamais vu, et personne ne répond.",
+    ),
+    (
+        {"after_sales_repairs", "customer_service"},
+        "Phone repaired twice and still broken, and the agents just read a script.",
+    ),
+    (
+        {"price_billing", "contract_commitment"},
+        "You doubled my bill and locked me into another 24 months.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expected", "cleared", "text"), NEGATED)
+def test_a_reason_the_customer_clears_is_no_reason(
+    en: OfflineClassifier, expected: str, cleared: str, text: str
+) -> None:
+    result = en.classify(text)
+    assert result.primary_reason == expected, result
+    assert cleared not in result.secondary_reasons
+    assert any(cue.startswith("not a complaint: ") for cue in result.cues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pas de problème de réseau.",
+        "No issues with the network or the billing.",
+        "Le réseau est très bien chez moi.",
+        "Pas cher du tout.",
+    ],
+)
+def test_cleared_reasons_alone_leave_no_reason(en: OfflineClassifier, text: str) -> None:
+    assert en.classify(text).primary_reason == "other"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Je n'ai pas de réseau chez moi.", "network_quality"),  # absence is the complaint
+        ("No signal at home.", "network_quality"),
+        ("Pas satisfait du réseau.", "network_quality"),  # a negated "satisfied" clears nothing
+        ("Not happy with the price.", "price_billing"),
+        ("Mon téléphone n'est toujours pas réparé.", "after_sales_repairs"),  # remedy not done
+        ("My refund was not processed.", "price_billing"),
+    ],
+)
+def test_negations_that_are_the_complaint(en: OfflineClassifier, text: str, expected: str) -> None:
+    assert en.classify(text).primary_reason == expected
+
+
+def test_held_out_sentences(en: OfflineClassifier) -> None:
+    wrong = [(e, t) for e, t in HELD_OUT if en.classify(t).primary_reason != e]
+    assert len(wrong) <= 2, wrong  # ≥ 87%: the README reports the dev set's figures
+
+
+@pytest.mark.parametrize(("pair", "text"), MIXED)
+def test_mixed_reasons_are_both_found(en: OfflineClassifier, pair: set[str], text: str) -> None:
+    result = en.classify(text)
+    assert result.primary_reason in pair
+    assert pair <= {result.primary_reason, *result.secondary_reasons}
+
+
+def test_cues_say_why_in_the_customers_words(fr: OfflineClassifier) -> None:
+    result = fr.classify("Écran CASSÉ, renvoyé au S.A.V. deux fois ; pas de problème de réseau.")
+    assert result.primary_reason == "after_sales_repairs"
+    assert "CASSÉ" in result.cues and "renvoyé" in result.cues
+    assert "pas un grief : réseau" in result.cues
+
+
+def test_facts_for_the_contact(fr: OfflineClassifier, en: OfflineClassifier) -> None:
+    facts = fr.classify(STORY).facts
+    assert "Client parti : il dit avoir déjà résilié." in facts
+    text = "They promised to call me back and never called back. I will go to the ombudsman."
+    assert set(en.classify(text).facts) >= {
+        "A promised call-back never came.",
+        "Mentions legal action or a regulator.",
+    }
+    assert en.classify("Great service, thanks.").facts == ()
+
+
+def test_dev_set_figures_meet_the_target(taxonomy: Taxonomy) -> None:
+    from bot.cli_classify import Report, load_examples
+
+    path = DEFAULT_TAXONOMY_PATH.parent / "devset.jsonl"
+    classifier = OfflineClassifier(taxonomy)
+    every = load_examples(path, taxonomy, "all")
+    assert len(every) >= 300
+    assert {e["lang"] for e in every} == {"en", "fr"}
+    assert {e["reason"] for e in every} == set(taxonomy.ids())
+    assert sum(1 for e in every if e.get("secondary")) >= 20
+    for split, floor in (("dev", 0.85), ("test", 0.80)):
+        report = Report(labels=taxonomy.ids())
+        for example in load_examples(path, taxonomy, split):
+            report.add(
+                example["reason"],
+                example.get("secondary") or [],
+                classifier.classify(example["text"]),
+            )
+        assert report.macro_f1() >= floor, (split, report.per_reason())

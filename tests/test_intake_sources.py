@@ -284,7 +284,7 @@ def test_webhook_accepts_batches_and_redelivery_changes_nothing(bot: Harness) ->
     status, conflict, _ = bot.post_webhook(
         {"text": "other", "consent": True}, headers={"Idempotency-Key": "delivery-1"}
     )
-    assert status == 422
+    assert status == 422 and "already used for a different body" in conflict["error"]
     bot.wait_idle()
     assert count(bot, Verdict) == 3 and count(bot, Case) == 2 and len(bot.cards()) == 2
 

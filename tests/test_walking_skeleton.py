@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import func, select
 
-from bot.render import CLAIM_ACTION
+from bot.render import CLAIM_ACTION, CONTACT_ACTION, NOTE_ACTION, RELEASE_ACTION, RESOLVE_ACTION
 from storage.models import Case, Event, InboundEvent, Verdict
 from tests.conftest import AGENT, AGENT2, INTAKE, TRIAGE, Harness, block_text, buttons
 
@@ -40,7 +40,7 @@ def test_verdict_in_intake_becomes_a_case_card_and_claim_updates_it(bot: Harness
     assert "former customer" in shown
     assert "After-sales" in shown or "Customer service" in shown  # a first churn reason
     assert "Deadline" in shown
-    assert buttons(card) == [CLAIM_ACTION]
+    assert buttons(card) == [CLAIM_ACTION, CONTACT_ACTION, NOTE_ACTION, RESOLVE_ACTION]
 
     # The person who posted is told where the case is, in the intake thread.
     intake_root = bot.emulator.channel_messages(INTAKE)[0]
@@ -55,7 +55,7 @@ def test_verdict_in_intake_becomes_a_case_card_and_claim_updates_it(bot: Harness
     updated = bot.emulator.message(TRIAGE, card["ts"])
     assert updated is not None
     assert "Claimed by <@U0AGENT>" in block_text(updated)
-    assert buttons(updated) == []  # nobody else can claim it from the card
+    assert buttons(updated) == [RELEASE_ACTION, CONTACT_ACTION, NOTE_ACTION, RESOLVE_ACTION]
 
     with bot.rt.factory() as session:
         case = session.scalars(select(Case)).one()
