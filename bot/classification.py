@@ -96,6 +96,9 @@ def store(
         created_at=now,
     )
     session.add(row)
+    verdict = session.get(Verdict, verdict_id)  # in the session already: no query
+    if verdict is not None:
+        verdict.reason = result.primary_reason
     return row
 
 

@@ -9,7 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, TeamConfig, load_settings, load_team_config
+from bot.clock import SystemClock
+from bot.config import ConfigError, describe, load_settings, load_team_config
 
 log = logging.getLogger("triage")
 
@@ -129,29 +130,6 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe(team: TeamConfig) -> str:
-    """The team config as a person would read it back."""
-    from bot.clock import SystemClock
-    from bot.render import format_time
-
-    now = SystemClock().now()
-    due = team.hours.add(now, team.policy.deadline)
-    lines = [
-        f"language:        {team.language}",
-        f"time zone:       {team.timezone}",
-        f"intake channel:  {team.channels.intake}",
-        f"triage channel:  {team.channels.triage}",
-        f"managers:        {', '.join(team.managers) or '(none)'}",
-        f"subscriber-only: {', '.join(team.subscriber_only_channels) or '(none)'}",
-        f"business hours:  {team.hours.text}",
-        f"deadline:        {team.policy.deadline} (a case opened now is due {format_time(due, team.tz)})",
-        f"reminders at:    {', '.join(f'{int(f * 100)}%' for f in team.policy.reminders) or '(none)'} of the deadline",
-        f"final warning:   {team.policy.final_warning} before the deadline",
-        f"auto close:      {'yes, loudly' if team.policy.auto_close else 'no: overdue cases stay open'}",
-    ]
-    return "\n".join(lines)
-
-
 def _cmd_config_check(args: argparse.Namespace) -> int:
     path = args.file or os.environ.get("TRIAGE_CONFIG") or "triage.yaml"
     try:
@@ -159,7 +137,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return _fail(exc)
-    print(f"{path}: OK\n{describe(team)}")
+    print(f"{path}: OK\n{describe(team, SystemClock().now())}")
     return 0
 
 

@@ -1,31 +1,280 @@
-"""What /triage answers. The manager commands (list, show, assign, stats...) come next."""
+"""`/triage` for managers and agents: parse the text, and each command's answer."""
 
 from __future__ import annotations
 
-USAGE = {
-    "en": (
-        "*/triage* steers the verdict triage bot.\n"
-        "• Verdicts posted in the intake channel open or join a case in the triage channel.\n"
-        "• Click *Claim* on a case card to own it.\n"
-        "• `/triage help` shows this message."
-    ),
-    "fr": (
-        "*/triage* pilote le bot de tri des verbatims.\n"
-        "• Les verbatims publiés dans le canal d'intake ouvrent ou rejoignent un dossier.\n"
-        "• Cliquez sur *Prendre* dans un dossier pour en devenir responsable.\n"
-        "• `/triage help` affiche ce message."
-    ),
-}
-UNKNOWN = {
-    "en": "I don't know `/triage {text}` yet.\n\n",
-    "fr": "Je ne connais pas encore `/triage {text}`.\n\n",
-}
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot import cases
+from bot.config import TeamConfig, describe
+from bot.i18n import t
+from bot.render import (
+    Message,
+    case_card,
+    list_message,
+    mask_reference,
+    stats_message,
+    text_message,
+)
+from bot.taxonomy import Taxonomy
+from storage import queries
+
+VIEWS = ("open", "overdue", "mine", "unassigned", "review")
+PAGE = 10
+MANAGER_ONLY = ("assign", "export", "forget", "digest")
+_PERIOD = re.compile(r"^(\d{1,4})([hdw])$")
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
+_CASE = re.compile(r"^#?(\d{1,9})$")
 
 
-def usage(lang: str, text: str) -> str:
-    """Help for /triage; unknown input is named so the person sees what was not understood."""
-    text = text.strip()
-    help_text = USAGE.get(lang, USAGE["en"])
-    if text in ("", "help", "aide"):
-        return help_text
-    return UNKNOWN.get(lang, UNKNOWN["en"]).format(text=text[:100]) + help_text
+class UsageError(ValueError):
+    """The command text could not be understood; the message says what to type."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed `/triage` command."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_period(text: str, lang: str) -> timedelta:
+    """`7d`, `30d`, `90d`, `12h`, `2w`: a period back from now."""
+    match = _PERIOD.match(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise UsageError(t(lang, "cmd_bad_period", value=text))
+    n, unit = int(match.group(1)), match.group(2)
+    return {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+
+
+def _user(text: str, lang: str) -> str:
+    match = _USER.match(text.strip())
+    if not match:
+        raise UsageError(t(lang, "cmd_bad_user", value=text))
+    return match.group(1) or match.group(2)
+
+
+def _case_id(text: str, lang: str) -> int:
+    match = _CASE.match(text.strip())
+    if not match:
+        raise UsageError(t(lang, "cmd_bad_case", value=text))
+    return int(match.group(1))
+
+
+def parse(text: str, lang: str, taxonomy: Taxonomy) -> Command:
+    """Understand `/triage ...`; raise UsageError with what is wrong and what to type instead."""
+    words = text.strip().split()
+    if not words or words[0].lower() in ("help", "aide", "?"):
+        return Command("help")
+    name, rest = words[0].lower(), words[1:]
+    if name == "list":
+        args: dict[str, Any] = {"view": "open"}
+        for word in rest:
+            key, _, value = word.partition(":")
+            if word.lower() in VIEWS:
+                args["view"] = word.lower()
+            elif key == "reason" and value:
+                if value not in taxonomy:
+                    raise UsageError(
+                        t(lang, "cmd_bad_reason", value=value, reasons=", ".join(taxonomy.ids()))
+                    )
+                args["reason"] = value
+            elif key == "owner" and value:
+                args["owner"] = _user(value, lang)
+            elif key == "since" and value:
+                args["since"] = parse_period(value, lang)
+            else:
+                raise UsageError(t(lang, "cmd_bad_list", value=word))
+        return Command("list", args)
+    if name == "show" and len(rest) == 1:
+        return Command("show", {"case": _case_id(rest[0], lang)})
+    if name == "assign" and len(rest) == 2:
+        return Command("assign", {"case": _case_id(rest[0], lang), "user": _user(rest[1], lang)})
+    if name == "stats" and len(rest) <= 1:
+        return Command("stats", {"period": parse_period(rest[0] if rest else "30d", lang)})
+    if name == "export" and len(rest) <= 1:
+        value = rest[0].lower() if rest else "30d"
+        return Command("export", {"period": None if value == "all" else parse_period(value, lang)})
+    if name == "forget" and len(rest) == 1:
+        return Command("forget", {"customer": rest[0]})
+    if name == "digest" and (not rest or rest[0].lower() == "now"):
+        return Command("digest", {"name": rest[1] if len(rest) > 1 else None})
+    if name == "config" and not rest:
+        return Command("config")
+    if name in ("list", "show", "assign", "stats", "export", "forget", "digest", "config"):
+        raise UsageError(t(lang, f"cmd_usage_{name}"))
+    raise UsageError(t(lang, "cmd_unknown", value=name[:50]))
+
+
+def usage(lang: str) -> str:
+    """What `/triage` can do."""
+    return t(lang, "cmd_help")
+
+
+def refusal(command: Command, team: TeamConfig) -> str:
+    """Why a non-manager cannot run a manager command, and who can."""
+    managers = ", ".join(
+        f"<@{m}>" if m.startswith(("U", "W")) else f"<!subteam^{m}>" for m in team.managers
+    )
+    return t(team.language, "cmd_managers_only", command=command.name, managers=managers or "-")
+
+
+def list_page(
+    session: Session,
+    command: Command,
+    user_id: str,
+    team: TeamConfig,
+    taxonomy: Taxonomy,
+    now: datetime,
+    offset: int,
+    permalink: Any,
+) -> Message:
+    """One page of `/triage list`, with a "more" button when there are more."""
+    args = command.args
+    since = now - args["since"] if args.get("since") else None
+    found, total = queries.list_cases(
+        session,
+        view=args.get("view", "open"),
+        user_id=user_id,
+        now=now,
+        reason=args.get("reason"),
+        owner=args.get("owner"),
+        since=since,
+        offset=offset,
+        limit=PAGE,
+    )
+    rows = [(case, permalink(case) if case.root_ts else None) for case in found]
+    more = offset + PAGE < total
+    return list_message(
+        rows, total, offset, more, command_state(command, offset + PAGE), team, taxonomy, now
+    )
+
+
+def command_state(command: Command, offset: int) -> str:
+    """What the "more" button carries to fetch the next page (fits Slack's 2000-char value)."""
+    args = {
+        k: (v.total_seconds() if isinstance(v, timedelta) else v) for k, v in command.args.items()
+    }
+    return json.dumps({"args": args, "offset": offset}, separators=(",", ":"))
+
+
+def command_from_state(value: str) -> tuple[Command, int]:
+    """The list command and offset a "more" button carries."""
+    data = json.loads(value)
+    args = dict(data.get("args") or {})
+    if "since" in args:
+        args["since"] = timedelta(seconds=float(args["since"]))
+    return Command("list", args), int(data.get("offset", 0))
+
+
+def show(
+    session: Session, case_id: int, team: TeamConfig, taxonomy: Taxonomy, now: datetime
+) -> Message:
+    """A case's context card, for one person's eyes."""
+    case = queries.case_for_card(session, case_id)
+    if case is None:
+        return text_message(t(team.language, "cmd_no_case", id=case_id))
+    return case_card(case, cases.card_context(session, case, team, taxonomy, now))
+
+
+def stats(
+    session: Session, period: timedelta, team: TeamConfig, taxonomy: Taxonomy, now: datetime
+) -> Message:
+    """The team's figures over a period, against the period before; all computed in SQL."""
+    start, previous = now - period, now - 2 * period
+    figures = {
+        "reasons": queries.verdicts_by_reason(session, start, now),
+        "reasons_before": queries.verdicts_by_reason(session, previous, start),
+        "cases": queries.case_figures(session, start, now, now),
+        "claim": queries.median_time_to_claim(session, start, now),
+        "contact": queries.median_time_to_first_contact(session, start, now),
+        "fatigued": queries.fatigued_customers(
+            session, now - team.fatigue.window.total, team.fatigue.threshold
+        ),
+        "load": queries.load_per_owner(session),
+    }
+    return stats_message(figures, period, team, taxonomy)
+
+
+EXPORT_COLUMNS = (
+    "case_id",
+    "case_status",
+    "case_outcome",
+    "primary_reason",
+    "severity",
+    "owner",
+    "opened_at",
+    "deadline_at",
+    "closed_at",
+    "customer",
+    "customer_status",
+    "verdict_id",
+    "received_at",
+    "source",
+    "origin",
+    "channel",
+    "score",
+    "consent",
+    "verdict_reason",
+    "text",
+)
+
+
+def export_csv(
+    session: Session, period: timedelta | None, team: TeamConfig, now: datetime
+) -> tuple[bytes, int]:
+    """A CSV of cases and their verdicts (references masked when the team says so); and rows."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    rows = 0
+    for case, verdict in queries.export_rows(session, now - period if period else None):
+        ref = case.customer.ref.split(":", 1)[-1]
+        if case.customer.ref_kind in ("unidentified", "anonymous", "erased"):
+            ref = ""
+        elif team.contact.mask_reference:
+            ref = mask_reference(ref)
+        writer.writerow(
+            [
+                case.id,
+                case.status,
+                case.outcome or "",
+                case.primary_reason,
+                case.severity,
+                case.owner_id or "",
+                case.opened_at.isoformat(),
+                case.deadline_at.isoformat(),
+                case.closed_at.isoformat() if case.closed_at else "",
+                ref,
+                case.customer.status,
+                verdict.id,
+                verdict.received_at.isoformat(),
+                verdict.source,
+                verdict.origin or "",
+                verdict.channel,
+                "" if verdict.score is None else verdict.score,
+                "yes" if verdict.consent else "no",
+                verdict.reason or "",
+                verdict.text,
+            ]
+        )
+        rows += 1
+    return out.getvalue().encode("utf-8"), rows
+
+
+def config_text(team: TeamConfig, now: datetime) -> str:
+    """The policy in force, as a person reads it."""
+    return "```\n" + describe(team, now) + "\n```"
+
+
+def not_ready(command: Command, lang: str) -> Message:
+    """Commands whose service is not configured here yet say so plainly."""
+    return text_message(t(lang, "cmd_digest_missing" if command.name == "digest" else "cmd_failed"))

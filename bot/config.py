@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from bot.business_time import BusinessHours, HolidayCalendar
+from bot.cron import CronError, cron_trigger
 from bot.durations import Duration, parse_duration
 
 SUPPORTED_LANGUAGES = ("en", "fr")
@@ -264,6 +265,90 @@ class HolidaysConfig(BaseModel):
         return HolidayCalendar(self.country, self.subdivision, self.extra)
 
 
+DIGEST_SECTIONS = ("reasons", "verbatims", "cases", "speed", "fatigue", "review", "chart")
+DigestSection = Literal["reasons", "verbatims", "cases", "speed", "fatigue", "review", "chart"]
+_DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class DigestConfig(BaseModel):
+    """One scheduled digest: where it goes, when (cron in a time zone), over which period, and
+    what it shows. Expired-without-action cases are always shown, whatever the sections."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    name: str
+    channel: str
+    schedule: str  # 5-field cron: minute hour day-of-month month day-of-week (0 or 7: Sunday)
+    timezone: str | None = None  # the schedule's time zone; default: the team's
+    period: Literal["day", "week"] = "week"
+    sections: list[DigestSection] = Field(default_factory=lambda: list(DIGEST_SECTIONS))
+    # A run missed while no process was up is posted on restart if this recent, else skipped.
+    grace: DurationField = Field(default_factory=lambda: parse_duration("PT6H"))
+    chart_periods: int = Field(default=8, ge=2, le=26)  # how many periods the chart shows
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _DIGEST_NAME.match(value):
+            raise ValueError(f"{value!r} is not a digest name (lowercase letters, digits, - and _)")
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not _CHANNEL_ID.match(value):
+            raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABCD)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            cron_trigger(value, ZoneInfo("UTC"))
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return " ".join(value.split())
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Paris)") from None
+        return value
+
+    @field_validator("sections")
+    @classmethod
+    def _sections(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"list at least one section ({', '.join(DIGEST_SECTIONS)})")
+        return list(dict.fromkeys(value))
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: Duration) -> Duration:
+        if value.total.total_seconds() <= 0:
+            raise ValueError("the grace period must be longer than zero")
+        return value
+
+
+class SlackPaceConfig(BaseModel):
+    """How fast the bot posts into one channel (Slack allows about one message a second)."""
+
+    model_config = ConfigDict(extra="forbid")
+    messages_per_second: float = Field(default=1.0, gt=0, le=100)
+    burst: int = Field(default=3, ge=1, le=50)  # messages a quiet channel may take at once
+
+
+class RetentionConfig(BaseModel):
+    """How long verbatims and customers' personal data are kept (unset: kept until erased)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    verbatims: DurationField | None = None  # e.g. P365D; counts and reasons are always kept
+
+
 class TeamConfig(BaseModel):
     """The team's YAML file (`TRIAGE_CONFIG`)."""
 
@@ -280,6 +365,9 @@ class TeamConfig(BaseModel):
     fatigue: FatigueConfig = Field(default_factory=FatigueConfig)
     contact: ContactConfig = Field(default_factory=ContactConfig)
     holidays: HolidaysConfig = Field(default_factory=lambda: HolidaysConfig())
+    slack: SlackPaceConfig = Field(default_factory=SlackPaceConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    digests: list[DigestConfig] = Field(default_factory=list)  # optional: scheduled digests
     _hours_cache: tuple[tuple[Any, ...], BusinessHours] | None = PrivateAttr(default=None)
 
     @field_validator("language")
@@ -336,6 +424,16 @@ class TeamConfig(BaseModel):
     @classmethod
     def _country_only(cls, value: Any) -> Any:
         return {"country": value} if isinstance(value, str) else value
+
+    @field_validator("digests")
+    @classmethod
+    def _unique_digest_names(cls, value: list[DigestConfig]) -> list[DigestConfig]:
+        seen: set[str] = set()
+        for digest in value:
+            if digest.name in seen:
+                raise ValueError(f"two digests are named {digest.name!r}: names must differ")
+            seen.add(digest.name)
+        return value
 
     @model_validator(mode="after")
     def _managers_channel_given(self) -> TeamConfig:
@@ -495,3 +593,25 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         port=port,
         team=team,
     )
+
+
+def describe(team: TeamConfig, now: datetime) -> str:
+    """The team config as a person reads it back (`triage config check`, `/triage config`)."""
+    due = team.hours.add(now, team.policy.deadline).astimezone(team.tz)
+    lines = [
+        f"language:        {team.language}",
+        f"time zone:       {team.timezone}",
+        f"intake channel:  {team.channels.intake}",
+        f"triage channel:  {team.channels.triage}",
+        f"managers:        {', '.join(team.managers) or '(none)'}",
+        f"subscriber-only: {', '.join(team.subscriber_only_channels) or '(none)'}",
+        f"business hours:  {team.hours.text}",
+        f"deadline:        {team.policy.deadline} (a case opened now is due {due:%a %d %b %Y %H:%M %Z})",
+        f"reminders at:    {', '.join(f'{int(f * 100)}%' for f in team.policy.reminders) or '(none)'} of the deadline",
+        f"final warning:   {team.policy.final_warning} before the deadline",
+        f"auto close:      {'yes, loudly' if team.policy.auto_close else 'no: overdue cases stay open'}",
+        f"contact:         reasonable hours {team.contact.reasonable_hours}; write after "
+        f"{team.contact.written_followup_after} unanswered calls",
+        f"survey fatigue:  more than {team.fatigue.threshold} surveys or contacts in {team.fatigue.window}",
+    ]
+    return "\n".join(lines)

@@ -36,7 +36,7 @@ from bot.clock import Clock
 from bot.config import TeamConfig
 from bot.durations import Duration
 from bot.i18n import t
-from bot.render import format_time, text_message, thread_link
+from bot.render import Message, format_time, text_message, thread_link
 from bot.taxonomy import Taxonomy
 from storage import queries
 from storage.db import transaction
@@ -300,10 +300,13 @@ def send_claimed(
                 by_case[item.case_id].append(item)
         queries.cancel_schedule(session, closed, now)
         contacts = queries.contact_counts(session, set(by_case))
+        events: list[dict[str, Any]] = []  # inserted at once: a sweep may write a thousand
         for case_id in sorted(by_case):
-            _Notice(
-                session, team, cases[case_id], contacts.get(case_id, (0, 0)), now, taxonomy
-            ).send(by_case[case_id], team_url)
+            notice = _Notice(
+                session, team, cases[case_id], contacts.get(case_id, (0, 0)), now, taxonomy, events
+            )
+            notice.send(by_case[case_id], team_url)
+        queries.add_events(session, events)
         return len(by_case)
 
 
@@ -352,8 +355,10 @@ class _Notice:
         contacts: tuple[int, int],
         now: datetime,
         taxonomy: Taxonomy | None,
+        events: list[dict[str, Any]],
     ) -> None:
         self.session, self.team, self.case, self.now = session, team, case, now
+        self.events = events
         self.lang = team.language
         self.attempts, self.reached = contacts
         reason = case.primary_reason
@@ -424,7 +429,10 @@ class _Notice:
             reschedule(self.session, self.case, self.team, self.now)  # next notice, or none
 
     def _event(self, kind: str, **data: Any) -> None:
-        queries.add_event(self.session, self.case.id, kind, "system", self.now, **data)
+        self.events.append(
+            {"case_id": self.case.id, "kind": kind, "actor": "system", "data": data}
+            | {"created_at": self.now}
+        )
 
     def _reminder(self, count: int) -> None:
         text = t(self.lang, "reminder", **self._common(relative=self._rel())) + " " + self._state()
@@ -527,15 +535,17 @@ class _Notice:
                 self.thread.append(t(lang, "escalated_auto", targets=shown) + "\n" + lines)
             else:
                 self.thread.append(t(lang, "told_targets", targets=shown))
-            body = "\n".join(self.to_managers) + footer
+            # Notifications outside the thread are plain mrkdwn text: nothing to lay out.
+            body = Message("\n".join(self.to_managers) + footer)
             if "managers" in self.targets:
                 for user in users:
-                    outbox.enqueue_message(session, user, text_message(body), now)
+                    outbox.enqueue_message(session, user, body, now)
             if "managers_channel" in self.targets and team.channels.managers:
-                outbox.enqueue_message(session, team.channels.managers, text_message(body), now)
+                outbox.enqueue_message(session, team.channels.managers, body, now)
         if self.thread:
             message = text_message("\n".join(self.thread))
             outbox.enqueue_reply(session, self.case, message, now, broadcast=self.broadcast)
         if self.owner is not None and self.to_owner:
-            body = "\n".join(self.to_owner) + footer
-            outbox.enqueue_message(session, self.owner, text_message(body), now)
+            outbox.enqueue_message(
+                session, self.owner, Message("\n".join(self.to_owner) + footer), now
+            )

@@ -721,3 +721,100 @@ def home_view(
             blocks.append(section)
         blocks.append(DividerBlock())
     return View(type="home", blocks=blocks[:100]).to_dict()
+
+
+# --- /triage answers --------------------------------------------------------------------------
+
+LIST_MORE_ACTION = "triage_list_more"
+
+
+def list_message(
+    rows: list[tuple[Case, str | None]],
+    total: int,
+    offset: int,
+    more: bool,
+    more_state: str,
+    team: Any,
+    taxonomy: Taxonomy,
+    now: datetime,
+) -> Message:
+    """A compact page of cases: deadline, owner, reason, a link to each thread, and "more"."""
+    lang = team.language
+    if not rows:
+        return text_message(t(lang, "cmd_list_empty"))
+    lines = []
+    for case, link in rows:
+        label = f"<{link}|#{case.id}>" if link else f"#{case.id}"
+        owner = f"<@{case.owner_id}>" if case.owner_id else t(lang, "unclaimed")
+        overdue = (
+            " :rotating_light:"
+            if case.deadline_at < now and case.status in ("open", "claimed", "contacting")
+            else ""
+        )
+        lines.append(
+            f"{label} · {taxonomy.label(case.primary_reason, lang)} · {owner} · "
+            f"{format_time(case.deadline_at, team.tz)} ({_relative(lang, case.deadline_at, now)}){overdue}"
+        )
+    header = t(lang, "cmd_list_header", first=offset + 1, last=offset + len(rows), total=total)
+    blocks: list[Block] = [_section(f"*{header}*"), _section("\n".join(lines))]
+    if more:
+        blocks.append(
+            ActionsBlock(
+                block_id="triage_list",
+                elements=[
+                    ButtonElement(
+                        text=t(lang, "cmd_more"),
+                        action_id=LIST_MORE_ACTION,
+                        value=fold(more_state, 2000),
+                    )
+                ],
+            )
+        )
+    return Message(text=header, blocks=[b.to_dict() for b in blocks])
+
+
+def _duration_text(seconds: float | None, lang: str) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return t(lang, "span_min", n=max(1, round(seconds / 60)))
+    if seconds < 48 * 3600:
+        return t(lang, "span_h", n=round(seconds / 3600, 1))
+    return t(lang, "span_d", n=round(seconds / 86400, 1))
+
+
+def stats_message(figures: dict[str, Any], period: Any, team: Any, taxonomy: Taxonomy) -> Message:
+    """`/triage stats`: why customers leave and whether the team acts, over a period."""
+    lang = team.language
+    days = max(1, round(period.total_seconds() / 86400))
+    reasons: dict[str, int] = figures["reasons"]
+    before: dict[str, int] = figures["reasons_before"]
+    lines = []
+    for reason in sorted(set(reasons) | set(before), key=lambda r: (-reasons.get(r, 0), r)):
+        now_n, then_n = reasons.get(reason, 0), before.get(reason, 0)
+        change = now_n - then_n
+        arrow = f"+{change}" if change > 0 else str(change)
+        lines.append(f"• {taxonomy.label(reason, lang)}: *{now_n}* ({arrow})")
+    cases: dict[str, int] = figures["cases"]
+    share = (
+        f"{round(100 * cases['resolved_before_deadline'] / cases['resolved'])}%"
+        if cases["resolved"]
+        else "–"
+    )
+    team_lines = [
+        t(lang, "stats_opened", n=cases["opened"]),
+        t(lang, "stats_resolved", n=cases["resolved"], share=share),
+        t(lang, "stats_expired", n=cases["expired_without_action"]),
+        t(lang, "stats_overdue", n=cases["overdue"]),
+        t(lang, "stats_claim", value=_duration_text(figures["claim"], lang)),
+        t(lang, "stats_contact", value=_duration_text(figures["contact"], lang)),
+        t(lang, "stats_fatigue", n=figures["fatigued"]),
+    ]
+    load = ", ".join(f"<@{owner}> {n}" for owner, n in figures["load"][:15]) or "–"
+    blocks: list[Block] = [
+        HeaderBlock(text=fold(t(lang, "stats_title", days=days), HEADER_LIMIT)),
+        _section(f"*{t(lang, 'stats_reasons')}*\n" + ("\n".join(lines) or t(lang, "stats_quiet"))),
+        _section("\n".join(team_lines)),
+        _section(f"*{t(lang, 'stats_load')}*\n{load}"),
+    ]
+    return Message(text=t(lang, "stats_title", days=days), blocks=[b.to_dict() for b in blocks])

@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,49 @@ class SlackGateway:
         if len(data) > max_bytes:
             raise SlackDeliveryError("files.download", "file_too_large", permanent=True)
         return name, data
+
+    def upload_file(
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        *,
+        title: str | None = None,
+        initial_comment: str | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """Share a file in a channel or DM with Slack's current upload flow
+        (files.getUploadURLExternal, the upload, files.completeUploadExternal); returns its id."""
+        params: dict[str, Any] = {"channel": channel, "filename": filename, "content": content}
+        if title:
+            params["title"] = title
+        if initial_comment:
+            params["initial_comment"] = initial_comment
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        data = self._call("files.upload_v2", **params)
+        files = data.get("files") or [data.get("file") or {}]
+        return str(files[0].get("id", "")) if files else ""
+
+    def respond(
+        self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> bool:
+        """Answer a slash command or a click privately through its response_url (best effort)."""
+        try:
+            response = WebhookClient(response_url, timeout=self.client.timeout).send(
+                text=text, blocks=blocks, response_type="ephemeral"
+            )
+        except (SlackClientError, OSError) as exc:
+            log.warning("response_url answer not delivered: %s", exc)
+            return False
+        if response.status_code >= 300:
+            log.warning("response_url answer refused: HTTP %s", response.status_code)
+            return False
+        return True
+
+    def open_dm(self, user_id: str) -> str:
+        """The id of the bot's direct-message channel with a person (conversations.open)."""
+        return str(self._call("conversations.open", users=user_id)["channel"]["id"])
 
     def usergroup_members(self, group_id: str) -> set[str]:
         """The user ids in a user group (usergroups.users.list)."""

@@ -1,19 +1,115 @@
-"""The /triage slash command."""
+"""The /triage slash command: parse and refuse at once; slow answers go through response_url."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot import case_actions, commands
 from bot.app import Runtime
-from bot.commands import usage
+from bot.i18n import t
+from bot.render import LIST_MORE_ACTION, Message, text_message
+from storage.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, rt: Runtime) -> None:
-    """Attach the slash command listener."""
+    """Attach the slash command and its "more" button."""
+    team = rt.settings.team
+    lang = team.language
 
-    @app.command("/triage")
-    def on_triage(ack: Ack, command: dict[str, Any]) -> None:
-        # Slack shows the ack's text to the caller only (an ephemeral answer).
-        ack(text=usage(rt.settings.team.language, command.get("text", "")))
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        # Everything here is quick: parsing, permissions, and changes recorded before the ack.
+        user = command["user_id"]
+        try:
+            parsed = commands.parse(command.get("text", ""), lang, rt.taxonomy)
+        except commands.UsageError as exc:
+            ack(text=str(exc))
+            return
+        if parsed.name == "help":
+            ack(text=commands.usage(lang))
+        elif parsed.name in commands.MANAGER_ONLY and not rt.managers(user):
+            ack(text=commands.refusal(parsed, team))
+        elif parsed.name == "config":
+            ack(text=commands.config_text(team, rt.clock.now()))
+        elif parsed.name == "assign":
+            with transaction(rt.factory) as session:
+                result = case_actions.assign(
+                    session, parsed.args["case"], parsed.args["user"], rt.actor(user), rt.taxonomy
+                )
+            rt.worker.kick()
+            ack(text=result.message or t(lang, "assigned_to", user=user, owner=parsed.args["user"]))
+        else:
+            ack()
+
+    def answer(command: dict[str, Any], body: dict[str, Any]) -> None:
+        """The slow part, after the ack: read-only, so a retry by the person is always safe."""
+        try:
+            parsed = commands.parse(command.get("text", ""), lang, rt.taxonomy)
+        except commands.UsageError:
+            return
+        if parsed.name not in ("list", "show", "stats", "export", "forget", "digest"):
+            return
+        user = command["user_id"]
+        if parsed.name in commands.MANAGER_ONLY and not rt.managers(user):
+            return
+        try:
+            message = _run(parsed, user, command)
+        except Exception:  # the person gets a polite answer; the operator the cause
+            log.exception("/triage %s failed", parsed.name)
+            message = text_message(t(lang, "cmd_failed"))
+        if message is not None:
+            rt.gateway.respond(command["response_url"], message.text, message.blocks)
+
+    def _run(parsed: commands.Command, user: str, command: dict[str, Any]) -> Message | None:
+        now = rt.clock.now()
+        if parsed.name == "list":
+            with rt.factory() as session:
+                return commands.list_page(
+                    session, parsed, user, team, rt.taxonomy, now, 0, _permalink
+                )
+        if parsed.name == "show":
+            with rt.factory() as session:
+                return commands.show(session, parsed.args["case"], team, rt.taxonomy, now)
+        if parsed.name == "stats":
+            with rt.factory() as session:
+                return commands.stats(session, parsed.args["period"], team, rt.taxonomy, now)
+        if parsed.name == "export":
+            with rt.factory() as session:
+                data, rows = commands.export_csv(session, parsed.args["period"], team, now)
+            dm = rt.gateway.open_dm(user)
+            rt.gateway.upload_file(
+                dm,
+                f"triage-export-{now:%Y%m%d-%H%M}.csv",
+                data,
+                title="Triage export",
+                initial_comment=t(lang, "cmd_export_done", rows=rows),
+            )
+            return text_message(t(lang, "cmd_export_sent"))
+        return commands.not_ready(parsed, lang)
+
+    def _permalink(case: Any) -> str:
+        return rt.gateway.permalink(case.slack_channel, case.root_ts)
+
+    app.command("/triage")(ack=ack_command, lazy=[answer])
+
+    @app.action(LIST_MORE_ACTION)
+    def on_more(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        parsed, offset = commands.command_from_state(str(action.get("value") or "{}"))
+        with rt.factory() as session:
+            message = commands.list_page(
+                session,
+                parsed,
+                body["user"]["id"],
+                team,
+                rt.taxonomy,
+                rt.clock.now(),
+                offset,
+                _permalink,
+            )
+        if body.get("response_url"):
+            rt.gateway.respond(body["response_url"], message.text, message.blocks)

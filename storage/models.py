@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -79,6 +80,7 @@ class Customer(Base):
     preferred_channel: Mapped[str | None] = mapped_column(String(16))
     contact_hours: Mapped[str | None] = mapped_column(String(32))  # e.g. "09:00-19:00"
     created_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]  # forgotten on request or by retention: ref is erased:<id>
 
 
 class CustomerRef(Base):
@@ -135,6 +137,7 @@ class Verdict(Base):
     """One survey answer or complaint, verbatim, as it arrived."""
 
     __tablename__ = "verdicts"
+    __table_args__ = (Index("ix_verdicts_received_reason", "received_at", "reason"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     source_key: Mapped[str] = mapped_column(String(255), unique=True)  # dedup across redeliveries
     source: Mapped[str] = mapped_column(String(32))  # slack_message, shortcut, webhook, import
@@ -153,6 +156,10 @@ class Verdict(Base):
     author_id: Mapped[str | None] = mapped_column(String(32))
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]  # the Slack message was deleted; the verdict stays
+    erased_at: Mapped[datetime | None]  # text erased (request or retention); reasons still count
+    # The reason of the verdict's newest classification, kept here so that counting verdicts by
+    # reason over a period is one indexed GROUP BY, not a search for each verdict's newest result.
+    reason: Mapped[str | None] = mapped_column(String(64))
 
     case: Mapped[Case | None] = relationship(back_populates="verdicts")
     customer: Mapped[Customer] = relationship()
@@ -297,3 +304,48 @@ class CaseSchedule(Base):
     done_at: Mapped[datetime | None]
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class DigestRun(Base):
+    """One posting of a digest. The unique (digest, period_start) decides which process posts a
+    scheduled run (insert-or-skip); delivery records its progress here so a retry resumes."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (UniqueConstraint("digest", "period_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # the configured digest's name
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule, manual
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(32))
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False)
+    chart_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    slack_ts: Mapped[str | None] = mapped_column(String(32))  # the summary, once posted
+    chart_file_id: Mapped[str | None] = mapped_column(String(32))  # "": Slack refused the chart
+    details_sent: Mapped[int] = mapped_column(Integer, default=0)  # thread replies posted so far
+    created_at: Mapped[datetime]
+
+
+class SlackPace(Base):
+    """A channel's place in Slack's posting pace, shared by every process (see bot/outbox.py).
+
+    `tat` is the theoretical arrival time of the GCRA: the next message may go once `tat` is
+    less than the burst allowance away; a conditional UPDATE on the old value claims a slot.
+    """
+
+    __tablename__ = "slack_pace"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)  # Unix seconds (wall clock, as Slack counts)
+
+
+class MaintenanceRun(Base):
+    """One run of a periodic job (retention) per period: whichever process inserts it runs it."""
+
+    __tablename__ = "maintenance_runs"
+    __table_args__ = (UniqueConstraint("job", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(32))  # e.g. the UTC date 2026-11-26
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None]

@@ -405,7 +405,9 @@ def test_slack_errors_during_a_sweep_are_retried_and_delivered_once(
     assert len(replies) == 3  # 429, 500, delivered
     with bot.rt.factory() as session:
         assert queries.outbox_depth(session) == 0
-        assert session.scalars(select(OutboxMessage).where(OutboxMessage.status != "sent")).all() == []
+        assert (
+            session.scalars(select(OutboxMessage).where(OutboxMessage.status != "sent")).all() == []
+        )
 
 
 def test_a_closed_case_has_nothing_pending(life: Callable[..., Life]) -> None:
