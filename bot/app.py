@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cases, classification, reminders, slack_intake
+from bot import cases, classification, digests, reminders, slack_intake
 from bot.background import BackgroundWorker
 from bot.case_actions import Actor
 from bot.classify_llm import LLMClassifier
@@ -22,6 +22,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.home import home_renderer
 from bot.outbox import OutboxDispatcher
+from bot.pace import ChannelPace
 from bot.permissions import Managers
 from bot.slack_gateway import BotIdentity, SlackDeliveryError, SlackGateway, make_web_client
 from bot.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
@@ -47,10 +48,12 @@ class Runtime:
     llm: LLMClassifier | None = None  # set when OPENAI_API_KEY is: reclassifies after intake
     worker: BackgroundWorker = field(init=False)
     managers: Managers = field(init=False)
+    digest_schedule: digests.DigestScheduler = field(init=False)  # when each digest is due
 
     def __post_init__(self) -> None:
         self.worker = BackgroundWorker(self.run_pending)
         self.managers = Managers(self.settings.team, self.gateway)
+        self.digest_schedule = digests.DigestScheduler()
 
     def actor(self, user_id: str) -> Actor:
         """The person acting on a case now, with what they are allowed to do."""
@@ -70,6 +73,10 @@ class Runtime:
             self.clock,
             taxonomy=self.taxonomy,
             team_url=self.bot.url,
+        )
+        # Due digests: the database decides which process posts each run (insert-or-skip).
+        done += self.digest_schedule.run_due(
+            self.factory, self.settings.team, self.clock.now(), self.taxonomy, self.bot.url
         )
         report = self.dispatcher.deliver_due()
         if self.llm is not None:  # after the delivery, so provisional cards never wait on it
@@ -133,6 +140,8 @@ def build_runtime(
             engine.dispose()
             raise ConfigError([f"SLACK_BOT_TOKEN: {hint} ({exc.error})"]) from None
     factory = make_sessionmaker(engine)
+    # Every post, from any process, waits for its channel's slot in Slack's pace.
+    gateway.pace = ChannelPace(factory, settings.team.slack)
     llm = LLMClassifier.from_settings(settings, taxonomy) if settings.openai_api_key else None
     classifier = OfflineClassifier(
         taxonomy, team_language=settings.team.language, provisional=llm is not None
@@ -143,6 +152,7 @@ def build_runtime(
         clock,
         cases.card_renderer(settings.team, taxonomy, clock),
         home_renderer(settings.team, taxonomy, clock, bot.url),
+        send_digest=digests.sender(factory, gateway),
     )
     return Runtime(
         settings, engine, factory, clock, gateway, taxonomy, classifier, bot, dispatcher, llm

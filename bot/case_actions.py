@@ -230,6 +230,8 @@ def log_contact(
     )
     if case.owner_id is None:
         case.owner_id, case.claimed_at = actor.user_id, actor.now
+    if case.first_contact_at is None or when < case.first_contact_at:
+        case.first_contact_at = when
     case.status = "contacting"
     lang = actor.lang
     when_text = "" if attempted_at is None else f" ({format_time(when, actor.team.tz)})"

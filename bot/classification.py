@@ -18,7 +18,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cases, outbox
+from bot import cases, metrics, outbox
 from bot.classify_llm import LLMClassifier, LLMError
 from bot.classify_offline import Classification as ClassifierResult
 from bot.classify_offline import OfflineClassifier, suggested_action
@@ -71,6 +71,8 @@ def store(
     actor: str | None = None,
 ) -> Classification:
     """Record a classifier's result for a verdict, with what produced it."""
+    cached = result.backend == "llm" and not result.prompt_tokens and not result.completion_tokens
+    metrics.CLASSIFICATIONS.labels(result.backend, "cached" if cached else "ok").inc()
     row = Classification(
         verdict_id=verdict_id,
         backend=result.backend,
@@ -98,7 +100,7 @@ def store(
     session.add(row)
     verdict = session.get(Verdict, verdict_id)  # in the session already: no query
     if verdict is not None:
-        verdict.reason = result.primary_reason
+        queries.count_reason_change(session, verdict, result.primary_reason)
     return row
 
 
@@ -282,6 +284,8 @@ def _failed(
     factory: sessionmaker[Session], job: _Job, exc: Exception, team: TeamConfig, now: datetime
 ) -> None:
     """Keep the provisional result and try again later; set a hopeless job aside, loudly."""
+    kind = getattr(exc, "kind", type(exc).__name__)
+    metrics.CLASSIFICATIONS.labels("llm", kind).inc()
     with transaction(factory) as session:
         row = session.get(InboundEvent, job.job_id)
         if row is None or row.status != "pending":
@@ -290,7 +294,7 @@ def _failed(
         hopeless = isinstance(exc, LLMError) and not exc.transient
         if hopeless and row.attempts >= MAX_BAD_ANSWERS:
             row.status, row.lease_until, row.processed_at = "failed", None, now
-            log.error("LLM job %s set aside after %s attempts: %s", row.id, row.attempts, exc)
+            log.error("LLM job %s set aside after %s attempts: %s", row.id, row.attempts, kind)
             _flag_for_review(session, job, row.last_error, now)
             return
         delay = min(RETRY_CAP, RETRY_BASE * 2 ** max(0, row.attempts - 1))
@@ -303,7 +307,7 @@ def _failed(
             row.id,
             row.attempts,
             int(delay.total_seconds()),
-            exc,
+            kind,  # the kind only: an answer quoted in the message may repeat the verbatim
         )
 
 

@@ -14,6 +14,7 @@ import logging
 import re
 import string
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
+from bot import metrics
 from bot.classify_offline import Classification, fold, score_sentiment
 from bot.config import ModelPrice, Settings
 from bot.masking import mask, text_hash
@@ -298,6 +300,7 @@ class LLMClassifier:
     # ----------------------------------------------------------------------- the call
 
     def _call(self, masked: str, key: str) -> Classification:
+        started = time.perf_counter()
         try:
             response = self.client.chat.completions.create(
                 model=self.model,
@@ -342,6 +345,11 @@ class LLMClassifier:
         usage = response.usage
         prompt_tokens = int(usage.prompt_tokens) if usage else 0
         completion_tokens = int(usage.completion_tokens) if usage else 0
+        cost = _cost(self.prices, self.model, prompt_tokens, completion_tokens)
+        metrics.LLM_SECONDS.labels(self.model).observe(time.perf_counter() - started)
+        metrics.LLM_TOKENS.labels(self.model, "prompt").inc(prompt_tokens)
+        metrics.LLM_TOKENS.labels(self.model, "completion").inc(completion_tokens)
+        metrics.LLM_COST.labels(self.model).inc(cost)
         try:
             data = json.loads(message.content or "")
             result = self._validate(data, masked)
@@ -351,7 +359,7 @@ class LLMClassifier:
             result,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            cost_usd=_cost(self.prices, self.model, prompt_tokens, completion_tokens),
+            cost_usd=cost,
             text_hash=key,
         )
 

@@ -25,12 +25,9 @@ SLACK_API_URL, DATABASE_URL, TRIAGE_CONFIG, PORT, ...) and the YAML file TRIAGE_
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("slack_bolt", "slack_sdk", "apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot import logs
+
+    logs.setup(verbose)  # JSON lines off a terminal (or LOG_FORMAT=json), readable on one
 
 
 def _fail(exc: ConfigError) -> int:
@@ -46,6 +43,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_slack()
     port = args.port or settings.port
+    if not settings.slack_app_token and not args.dev:
+        _share_metrics_between_workers()
     if settings.slack_app_token:
         rt = build_runtime(settings)
         log.info("Socket Mode: connecting to Slack (no public URL needed)")
@@ -69,6 +68,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share_metrics_between_workers() -> None:
+    """Gunicorn's workers are processes: their counters meet in PROMETHEUS_MULTIPROC_DIR
+    (a fresh temporary directory unless the operator names one), set before any import of
+    prometheus_client, and emptied at start as its documentation asks."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return
+    made = tempfile.mkdtemp(prefix="triage-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    atexit.register(shutil.rmtree, made, True)
+
+
 def _wait_forever() -> None:
     import threading
 
@@ -79,6 +99,7 @@ def _wait_forever() -> None:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from bot import erasure
     from bot.app import build_runtime
 
     settings = load_settings()
@@ -98,7 +119,23 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         coalesce=True,
         next_run_time=rt.clock.now(),
     )
-    log.info("worker: sweeping every %ss (intake, Slack outbox)", args.interval)
+    # Retention: tried hourly by every worker; the database lets one process run it per day.
+    scheduler.add_job(
+        lambda: erasure.run_retention(rt.factory, rt.settings.team, rt.clock),
+        "interval",
+        hours=1,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=rt.clock.now(),
+    )
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+        log.info("worker: metrics on %s:%s/metrics", args.metrics_host, args.metrics_port)
+    log.info(
+        "worker: sweeping every %ss (intake, reminders and deadlines, Slack outbox)", args.interval
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -229,11 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="run the scheduler: processes intake and delivers queued Slack messages",
-        description="Run the background worker (APScheduler): processes recorded intake and delivers the Slack outbox. Safe to run several.",
+        help="run the scheduler: intake, reminders, escalations, expiry, queued Slack messages",
+        description="Run the background worker (APScheduler): processes recorded intake, sends due reminders, escalations and expiries, and delivers the Slack outbox. Safe to run several: due work is claimed per row in the database.",
     )
     worker.add_argument(
         "--interval", type=float, default=2.0, help="seconds between sweeps (default 2)"
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("METRICS_PORT") or 0),
+        help="serve this worker's Prometheus metrics on this port (default $METRICS_PORT; 0: off)",
+    )
+    worker.add_argument(
+        "--metrics-host", default="0.0.0.0", help="interface for --metrics-port (default 0.0.0.0)"
     )
     worker.set_defaults(func=_cmd_worker)
 
@@ -293,9 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(func=_cmd_sandbox)
 
-    from bot import cli_classify
+    from bot import cli_classify, cli_digest
 
     cli_classify.add_parsers(sub)  # classify, eval
+    cli_digest.add_parsers(sub)  # digest --print
     return parser
 
 

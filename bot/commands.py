@@ -7,7 +7,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -189,10 +189,18 @@ def stats(
     session: Session, period: timedelta, team: TeamConfig, taxonomy: Taxonomy, now: datetime
 ) -> Message:
     """The team's figures over a period, against the period before; all computed in SQL."""
-    start, previous = now - period, now - 2 * period
+    start = now - period
+    # Verdicts are counted by whole UTC days (from the daily counts): the last N days, today
+    # included, against the N days before.
+    days = max(1, round(period.total_seconds() / 86400))
+    today = now.astimezone(UTC).date()
     figures = {
-        "reasons": queries.verdicts_by_reason(session, start, now),
-        "reasons_before": queries.verdicts_by_reason(session, previous, start),
+        "reasons": queries.verdict_counts_by_reason(
+            session, today - timedelta(days=days - 1), today
+        ),
+        "reasons_before": queries.verdict_counts_by_reason(
+            session, today - timedelta(days=2 * days - 1), today - timedelta(days=days)
+        ),
         "cases": queries.case_figures(session, start, now, now),
         "claim": queries.median_time_to_claim(session, start, now),
         "contact": queries.median_time_to_first_contact(session, start, now),

@@ -265,8 +265,16 @@ class HolidaysConfig(BaseModel):
         return HolidayCalendar(self.country, self.subdivision, self.extra)
 
 
-DIGEST_SECTIONS = ("reasons", "verbatims", "cases", "speed", "fatigue", "review", "chart")
 DigestSection = Literal["reasons", "verbatims", "cases", "speed", "fatigue", "review", "chart"]
+DIGEST_SECTIONS: tuple[DigestSection, ...] = (
+    "reasons",
+    "verbatims",
+    "cases",
+    "speed",
+    "fatigue",
+    "review",
+    "chart",
+)
 _DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -595,6 +603,23 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     )
 
 
+def _escalation_text(rule: EscalationRule) -> str:
+    when = f"after {rule.after}" if rule.after is not None else f"at {round((rule.at or 0) * 100)}%"
+    return f"{rule.when} {when} -> {' and '.join(rule.notify)}"
+
+
+def _holidays_text(holidays: HolidaysConfig) -> str:
+    parts = []
+    if holidays.country:
+        parts.append(
+            f"{holidays.country}{f' ({holidays.subdivision})' if holidays.subdivision else ''}"
+            " public holidays"
+        )
+    if holidays.extra:
+        parts.append(", ".join(day.isoformat() for day in holidays.extra))
+    return " + ".join(parts) or "(none)"
+
+
 def describe(team: TeamConfig, now: datetime) -> str:
     """The team config as a person reads it back (`triage config check`, `/triage config`)."""
     due = team.hours.add(now, team.policy.deadline).astimezone(team.tz)
@@ -608,8 +633,13 @@ def describe(team: TeamConfig, now: datetime) -> str:
         f"business hours:  {team.hours.text}",
         f"deadline:        {team.policy.deadline} (a case opened now is due {due:%a %d %b %Y %H:%M %Z})",
         f"reminders at:    {', '.join(f'{int(f * 100)}%' for f in team.policy.reminders) or '(none)'} of the deadline",
-        f"final warning:   {team.policy.final_warning} before the deadline",
-        f"auto close:      {'yes, loudly' if team.policy.auto_close else 'no: overdue cases stay open'}",
+        f"final warning:   {team.policy.final_warning} before the deadline"
+        + (" (even outside hours)" if team.policy.final_warning_outside_hours else ""),
+        f"escalations:     {'; '.join(_escalation_text(r) for r in team.policy.escalations) or '(none)'}",
+        f"auto close:      {'yes, loudly' if team.policy.auto_close else f'no: overdue cases stay open, managers told every {team.policy.overdue_every}'}",
+        f"holidays:        {_holidays_text(team.holidays)}",
+        f"snooze:          at most {team.policy.snooze.max}"
+        + (" (managers may snooze longer)" if team.policy.snooze.managers_may_extend else ""),
         f"contact:         reasonable hours {team.contact.reasonable_hours}; write after "
         f"{team.contact.written_followup_after} unanswered calls",
         f"survey fatigue:  more than {team.fatigue.threshold} surveys or contacts in {team.fatigue.window}",

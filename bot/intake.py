@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot import cases, classification, outbox
+from bot import cases, classification, metrics, outbox
 from bot.classify_offline import Classification as ClassifierResult
 from bot.classify_offline import OfflineClassifier
 from bot.config import TeamConfig
@@ -160,6 +160,8 @@ def ingest_many(
             assert entry.verdict is not None
             name = "no_consent" if not entry.consent else ("opened" if entry.opened else "joined")
             results.append(IntakeResult(name, entry.verdict.case_id, entry.verdict.id))
+    for item, result in zip(items, results, strict=True):
+        metrics.VERDICTS.labels(item.source, result.outcome).inc()
     return results
 
 

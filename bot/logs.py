@@ -34,16 +34,15 @@ def new_request_id() -> str:
 @contextlib.contextmanager
 def context(*, request: str | None = None, case: int | None = None) -> Iterator[None]:
     """Tag every log line inside the block with this request id and/or case id."""
-    tokens = []
-    if request is not None:
-        tokens.append((request_id, request_id.set(request)))
-    if case is not None:
-        tokens.append((case_id, case_id.set(case)))
+    request_token = request_id.set(request) if request is not None else None
+    case_token = case_id.set(case) if case is not None else None
     try:
         yield
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)  # type: ignore[attr-defined]
+        if case_token is not None:
+            case_id.reset(case_token)
+        if request_token is not None:
+            request_id.reset(request_token)
 
 
 def bind_case(value: int | None) -> None:
@@ -89,10 +88,11 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         tags = []
-        if getattr(record, "request_id", None):
-            tags.append(f"req={record.request_id}")
-        if getattr(record, "case_id", None) is not None:
-            tags.append(f"case={record.case_id}")
+        request, case = getattr(record, "request_id", None), getattr(record, "case_id", None)
+        if request:
+            tags.append(f"req={request}")
+        if case is not None:
+            tags.append(f"case={case}")
         record.tags = f" [{' '.join(tags)}]" if tags else ""
         return super().format(record)
 
@@ -112,6 +112,26 @@ def handler(json_lines: bool, stream: Any = None) -> logging.Handler:
     out.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     out.addFilter(ContextFilter())
     return out
+
+
+def gunicorn_config(verbose: bool = False) -> dict[str, Any]:
+    """Gunicorn's `logconfig_dict`: its own lines (start, worker exits) in the same format."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "DEBUG" if verbose else "INFO", "handlers": ["triage"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+        },
+        "handlers": {"triage": {"()": "bot.logs.default_handler"}},
+        "formatters": {},
+    }
+
+
+def default_handler() -> logging.Handler:
+    """The handler `setup` installs: JSON or text as `wants_json` decides, on stderr."""
+    return handler(wants_json())
 
 
 def setup(verbose: bool = False) -> None:

@@ -9,6 +9,7 @@ web process: they are facts of the shared queue, not of one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -115,10 +116,9 @@ def exposition(factory: sessionmaker[Session] | None) -> tuple[bytes, str]:
     if factory is not None:
         queue = CollectorRegistry(auto_describe=False)
         queue.register(QueueCollector(factory))
-        try:
+        # The database down: the counters are still worth a scrape.
+        with contextlib.suppress(Exception):
             body += generate_latest(queue)
-        except Exception:  # the database is down: the counters are still worth a scrape
-            pass
     return body, CONTENT_TYPE_LATEST
 
 
@@ -132,3 +132,17 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def count_notice(kind: str, data: dict[str, object]) -> None:
+    """Count what a reminder sweep said about a case, from the event it records."""
+    if kind == "reminder_sent":
+        REMINDERS.labels("reminder").inc()
+    elif kind == "final_warning":
+        REMINDERS.labels("final_warning").inc()
+    elif kind == "escalated":
+        reasons = data.get("reasons")
+        for reason in reasons if isinstance(reasons, list) else ["manual"]:
+            ESCALATIONS.labels(str(reason)).inc()
+    elif kind == "expired":
+        EXPIRED.labels(str(data.get("outcome", "unknown"))).inc()

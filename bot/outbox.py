@@ -3,13 +3,25 @@
 Rows are written in the same transaction as the case change, so a crash never loses a message.
 Delivery claims each row with a conditional UPDATE and a lease, so several processes never send
 the same row at once, and keeps order per case: a row waits while an older one of its case waits.
-Posting a case's root message carries metadata; a retry first looks for a post that went out
-but was not recorded (a crash between Slack's answer and our commit), and adopts it.
+Every post carries metadata naming its card or row; a retry after an answer that may have been
+lost (a 5xx, a timeout, a crash between Slack's answer and our commit) first looks for the post
+in its channel or thread and adopts it instead of posting again.
+
+Pace: every chat.postMessage first claims a slot in its channel's row of `slack_pace` (see
+bot/pace.py), so all processes together keep within Slack's per-channel limit; a row whose
+channel has no slot goes back untried, and a 429's Retry-After holds the whole channel.
+
+The one window left: a post whose answer was lost and that the retry cannot find again: a
+direct message addressed to a user id (its DM channel id is not known without another call),
+or a root message pushed out of its channel's latest 100 messages before the retry. Those may
+show twice, as may an ephemeral (Slack keeps none to look for); a repeated chat.update or
+App Home publish is harmless.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,9 +29,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.render import Message
-from bot.slack_gateway import SlackDeliveryError, SlackGateway
+from bot.slack_gateway import SlackDeliveryError, SlackGateway, SlackPaced
 from storage import queries
 from storage.db import transaction
 from storage.models import Case, OutboxMessage
@@ -29,9 +42,13 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=5)
 CARD_EVENT_TYPE = "triage_case_card"
+POST_EVENT_TYPE = "triage_outbox"  # every other post: {"outbox_id": its row's id}
+PACE_WAIT_BUDGET = 2.0  # seconds one delivery call may sleep for channels' next slots
 
 CardRenderer = Callable[[Session, int], Message | None]
 HomeRenderer = Callable[[Session, str], dict[str, Any]]
+# Delivers a "digest" row (bot.digests.sender): several Slack calls, resumed on retry.
+DigestSender = Callable[[Session, OutboxMessage], str | None]
 
 
 def _queue(session: Session, now: datetime, **fields: Any) -> OutboxMessage:
@@ -88,10 +105,28 @@ def enqueue_case_link(
     _queue(session, now, kind="case_link", case_id=case.id, channel=channel, payload=payload)
 
 
+def enqueue_digest(session: Session, channel: str, payload: dict[str, Any], now: datetime) -> None:
+    """A digest: its summary in `channel`, then its chart and details in the summary's thread."""
+    _queue(session, now, kind="digest", channel=channel, payload=payload)
+
+
 def enqueue_home(session: Session, user_id: str, now: datetime) -> None:
     """Refresh a person's App Home (once, however many changes queue it meanwhile)."""
     if user_id and not queries.home_refresh_pending(session, user_id):
         _queue(session, now, kind="home", channel=user_id, payload={})
+
+
+def enqueue_edit(
+    session: Session,
+    channel: str,
+    ts: str,
+    message: Message,
+    now: datetime,
+    case_id: int | None = None,
+) -> None:
+    """Rewrite a message the bot already sent (chat.update by its ts), in order with its case."""
+    payload = {"ts": ts, "text": message.text, "blocks": message.blocks}
+    _queue(session, now, kind="edit", case_id=case_id, channel=channel, payload=payload)
 
 
 @dataclass
@@ -101,6 +136,7 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    paced: int = 0
 
 
 class _Wait(Exception):
@@ -118,17 +154,33 @@ class OutboxDispatcher:
         render_card: CardRenderer,
         render_home: HomeRenderer | None = None,
         batch: int = 50,
+        send_digest: DigestSender | None = None,
     ) -> None:
         self.factory = factory
         self.gateway = gateway
         self.clock = clock
         self.render_card = render_card
         self.render_home = render_home
+        self.send_digest = send_digest
         self.batch = batch
 
     def deliver_due(self) -> DeliveryReport:
-        """One pass over the queue; returns counts. Safe to run in several processes at once."""
+        """Deliver what is due; returns counts. Safe to run in several processes at once.
+
+        When rows wait only for their channel's pace, it sleeps until the next slot (at most
+        PACE_WAIT_BUDGET seconds in all) and goes again, so a busy channel flows at its pace.
+        """
         report = DeliveryReport()
+        budget = time.monotonic() + PACE_WAIT_BUDGET
+        while True:
+            wait = self._pass(report)
+            if wait is None or time.monotonic() + wait > budget:
+                return report
+            time.sleep(wait)
+
+    def _pass(self, report: DeliveryReport) -> float | None:
+        """One pass over the queue; returns the shortest pace wait met, or None."""
+        paced: float | None = None
         with self.factory() as session:
             rows = [
                 (r.id, r.case_id, r.channel, r.thread_ts)
@@ -148,8 +200,13 @@ class OutboxDispatcher:
             if not leased:
                 blocked.add(key)
                 continue
-            outcome = self._deliver(row_id)
-            if outcome == "sent":
+            with logs.context(request=f"outbox-{row_id}", case=case_id):
+                outcome = self._deliver(row_id)
+            if isinstance(outcome, float):
+                blocked.add(key)
+                report.paced += 1
+                paced = outcome if paced is None else min(paced, outcome)
+            elif outcome == "sent":
                 report.sent += 1
             else:
                 blocked.add(key)
@@ -157,20 +214,32 @@ class OutboxDispatcher:
                     report.dead += 1
                 else:
                     report.retried += 1
-        return report
+        return paced
 
-    def _deliver(self, row_id: int) -> str:
+    def _deliver(self, row_id: int) -> str | float:
+        """ "sent", "retry" or "dead"; or, paced, the seconds until its channel has a slot."""
         with self.factory() as session:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
+            kind, channel = row.kind, row.channel
             try:
                 slack_ts = self._send(session, row)
+            except SlackPaced as exc:
+                with transaction(self.factory) as released:
+                    queries.release_outbox(released, row_id)  # untried: no attempt counted
+                metrics.OUTBOX.labels(kind, "paced").inc()
+                return float(exc.retry_after or 0.0)
             except _Wait as exc:
                 return self._retry(row_id, str(exc), None, quiet=True)
             except SlackDeliveryError as exc:
                 if exc.permanent:
+                    metrics.OUTBOX.labels(kind, "dead").inc()
                     return self._give_up(row_id, exc)
+                if exc.retry_after and exc.method == "chat.postMessage" and self.gateway.pace:
+                    self.gateway.pace.hold(channel, exc.retry_after)
+                metrics.OUTBOX.labels(kind, "retry").inc()
                 return self._retry(row_id, str(exc), exc.retry_after)
+        metrics.OUTBOX.labels(kind, "sent").inc()
         with transaction(self.factory) as session:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
@@ -217,8 +286,8 @@ class OutboxDispatcher:
                 return None
             if not case.root_ts:
                 raise _Wait(f"case {case.id} has no root message yet")
-            return self.gateway.post_message(
-                row.channel,
+            return self._post(
+                row,
                 payload["text"],
                 payload.get("blocks"),
                 thread_ts=case.root_ts,
@@ -242,13 +311,45 @@ class OutboxDispatcher:
             if self.render_home is not None:
                 self.gateway.publish_home(row.channel, self.render_home(session, row.channel))
             return None
+        if row.kind == "digest" and self.send_digest is not None:
+            return self.send_digest(session, row)
         if row.kind == "ephemeral":
             self.gateway.post_ephemeral(
                 row.channel, payload["user"], payload["text"], row.thread_ts
             )
             return None
+        if row.kind == "edit":
+            ts = str(payload["ts"])
+            self.gateway.update_message(row.channel, ts, payload["text"], payload.get("blocks"))
+            return ts
+        return self._post(row, payload["text"], payload.get("blocks"), thread_ts=row.thread_ts)
+
+    def _post(
+        self,
+        row: OutboxMessage,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        *,
+        thread_ts: str | None,
+        broadcast: bool = False,
+    ) -> str:
+        """chat.postMessage marked with the row's id; a retry first adopts a post that made it."""
+        if row.attempts > 1:
+            found: str | None = None
+            if thread_ts:
+                found = self.gateway.find_reply_by_metadata(
+                    row.channel, thread_ts, POST_EVENT_TYPE, "outbox_id", row.id
+                )
+            elif not row.channel.startswith(("U", "W")):  # a user id: no channel to search
+                found = self.gateway.find_by_metadata(
+                    row.channel, POST_EVENT_TYPE, "outbox_id", row.id
+                )
+            if found:
+                log.info("outbox %s was already posted (ts %s); adopting it", row.id, found)
+                return found
+        metadata = {"event_type": POST_EVENT_TYPE, "event_payload": {"outbox_id": row.id}}
         return self.gateway.post_message(
-            row.channel, payload["text"], payload.get("blocks"), thread_ts=row.thread_ts
+            row.channel, text, blocks, thread_ts=thread_ts, metadata=metadata, broadcast=broadcast
         )
 
     def _retry(

@@ -31,12 +31,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import outbox
+from bot import metrics, outbox
 from bot.clock import Clock
 from bot.config import TeamConfig
 from bot.durations import Duration
 from bot.i18n import t
-from bot.render import Message, format_time, text_message, thread_link
+from bot.render import Message, format_time, thread_link
 from bot.taxonomy import Taxonomy
 from storage import queries
 from storage.db import transaction
@@ -98,7 +98,9 @@ def plan(team: TeamConfig, facts: CaseFacts, done: set[str], now: datetime) -> l
     policy, hours = team.policy, team.hours
     deadline = facts.deadline_at
     snooze_end = facts.snoozed_until if facts.snoozed_until and facts.snoozed_until > now else None
-    anchor = max(m for m in (facts.opened_at, facts.last_touch, snooze_end) if m is not None)
+    # Reminders restart from the last thing a person did, or from the end of a snooze (past or
+    # to come: a snooze that has ended is still where the case's clock started again).
+    anchor = max(m for m in (facts.opened_at, facts.last_touch, facts.snoozed_until) if m)
     on_deadline = _stamp(deadline)
     deadline_key = f"deadline@{on_deadline}"
     if deadline_key in done:
@@ -238,6 +240,11 @@ def claim_due(
     """Lease due rows to a new claim; returns its token and the rows (first half of a sweep)."""
     token = uuid.uuid4().hex
     now = clock.now()
+    with factory() as session:
+        # A plain read first: most passes find nothing, and need no write transaction for it
+        # (on SQLite that would take the database's write lock every second in every process).
+        if not queries.due_schedule_ids(session, now, 1):
+            return token, []
     with transaction(factory) as session:
         return token, queries.claim_due_schedule(session, now, now + lease, token, batch)
 
@@ -433,6 +440,7 @@ class _Notice:
             {"case_id": self.case.id, "kind": kind, "actor": "system", "data": data}
             | {"created_at": self.now}
         )
+        metrics.count_notice(kind, data)  # reminders, escalations, expiries: counted here
 
     def _reminder(self, count: int) -> None:
         text = t(self.lang, "reminder", **self._common(relative=self._rel())) + " " + self._state()
@@ -523,6 +531,8 @@ class _Notice:
         return ", ".join(shown)
 
     def _queue(self, team_url: str | None) -> None:
+        # Plain mrkdwn text, no blocks: short notices with nothing to lay out, and a sweep may
+        # queue thousands of them (Block Kit models cost more than the database work).
         session, now, lang, team = self.session, self.now, self.lang, self.team
         link = thread_link(team_url, self.case) if team_url else None
         footer = "\n" + t(lang, "open_thread_link", link=link) if link else ""
@@ -535,7 +545,6 @@ class _Notice:
                 self.thread.append(t(lang, "escalated_auto", targets=shown) + "\n" + lines)
             else:
                 self.thread.append(t(lang, "told_targets", targets=shown))
-            # Notifications outside the thread are plain mrkdwn text: nothing to lay out.
             body = Message("\n".join(self.to_managers) + footer)
             if "managers" in self.targets:
                 for user in users:
@@ -543,7 +552,7 @@ class _Notice:
             if "managers_channel" in self.targets and team.channels.managers:
                 outbox.enqueue_message(session, team.channels.managers, body, now)
         if self.thread:
-            message = text_message("\n".join(self.thread))
+            message = Message("\n".join(self.thread))
             outbox.enqueue_reply(session, self.case, message, now, broadcast=self.broadcast)
         if self.owner is not None and self.to_owner:
             outbox.enqueue_message(

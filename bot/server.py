@@ -4,12 +4,14 @@ tests, and Socket Mode for firewalled installs."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from bot import logs
 from bot.app import Runtime, build_runtime, create_bolt_app
 from bot.config import Settings
 from handlers.web import create_wsgi_app
@@ -77,6 +79,9 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", None)
+            self.cfg.set("logconfig_dict", logs.gunicorn_config())
+            # A dead worker's counters stay in the sum, its gauges go (prometheus_client).
+            self.cfg.set("child_exit", _forget_worker_metrics)
 
         def load(self) -> Callable[..., Any]:
             # Runs in each worker after the fork: connections and threads must not cross a fork.
@@ -85,3 +90,10 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads
             return create_wsgi_app(create_bolt_app(rt), rt)
 
     _Application().run()
+
+
+def _forget_worker_metrics(_server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

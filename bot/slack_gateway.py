@@ -6,12 +6,13 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+INTERACTIVE_TIMEOUT = 2  # seconds
+
+
 class SlackDeliveryError(Exception):
     """A Web API call failed; `permanent` says whether trying again can help."""
 
@@ -51,6 +55,22 @@ class SlackDeliveryError(Exception):
         self.error = error
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+class SlackPaced(SlackDeliveryError):
+    """The channel has no free slot in Slack's posting pace yet (nothing was sent)."""
+
+    def __init__(self, channel: str, wait: float) -> None:
+        super().__init__("chat.postMessage", "paced", permanent=False, retry_after=wait)
+        self.channel = channel
+
+
+class Pace(Protocol):
+    """Slack's per-channel posting pace (bot.pace.ChannelPace), shared by every process."""
+
+    def take(self, channel: str) -> None: ...
+
+    def hold(self, channel: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,15 +93,33 @@ def make_web_client(token: str | None, api_url: str | None, *, timeout: int = 10
 class SlackGateway:
     """Wraps every Web API method the bot uses; durable writes go through the outbox first."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, pace: Pace | None = None) -> None:
         self.client = client
-        # For calls made while a person waits (ephemerals, modals): one quick retry on 429.
+        # Set by the runtime once the database is open: every post waits for its channel's slot.
+        self.pace = pace
+        # For calls made while Slack waits for our ack (modals, ephemerals, a user group's
+        # members): a short timeout and no retry, so the ack stays inside Slack's 3 seconds
+        # whatever the Web API does (a trigger_id is dead after 3 seconds anyway).
         self._interactive = WebClient(
-            token=client.token, base_url=client.base_url, timeout=client.timeout
+            token=client.token, base_url=client.base_url, timeout=INTERACTIVE_TIMEOUT
         )
-        self._interactive.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
 
     def _call(self, method: str, client: WebClient | None = None, **params: Any) -> dict[str, Any]:
+        # Every Web API call passes here: the one place to count them by method and error.
+        with metrics.Timer() as timer:
+            try:
+                data = self._request(method, client, **params)
+            except SlackDeliveryError as exc:
+                error = "connection" if exc.error.startswith("connection") else exc.error
+                metrics.SLACK_CALLS.labels(method, error).inc()
+                raise
+        metrics.SLACK_CALLS.labels(method, "ok").inc()
+        metrics.SLACK_SECONDS.labels(method).observe(timer.seconds)
+        return data
+
+    def _request(
+        self, method: str, client: WebClient | None = None, **params: Any
+    ) -> dict[str, Any]:
         # The SDK's own method picks the encoding Slack wants (JSON, form or query string).
         function = getattr(client or self.client, method.replace(".", "_"))
         try:
@@ -134,6 +172,8 @@ class SlackGateway:
                 params["reply_broadcast"] = True
         if metadata:
             params["metadata"] = metadata
+        if self.pace is not None:
+            self.pace.take(channel)  # raises SlackPaced: the caller retries after the wait
         return str(self._call("chat.postMessage", **params)["ts"])
 
     def update_message(
@@ -146,6 +186,24 @@ class SlackGateway:
         """The ts of a recent bot message carrying this metadata (to adopt a post already made)."""
         data = self._call(
             "conversations.history", channel=channel, limit=100, include_all_metadata=True
+        )
+        for message in data.get("messages", []):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == event_type and payload.get(key) == value:
+                return str(message["ts"])
+        return None
+
+    def find_reply_by_metadata(
+        self, channel: str, thread_ts: str, event_type: str, key: str, value: Any
+    ) -> str | None:
+        """The ts of a reply in a thread carrying this metadata (to adopt a reply already made)."""
+        data = self._call(
+            "conversations.replies",
+            channel=channel,
+            ts=thread_ts,
+            limit=1000,
+            include_all_metadata=True,
         )
         for message in data.get("messages", []):
             metadata = message.get("metadata") or {}
@@ -208,6 +266,8 @@ class SlackGateway:
             params["initial_comment"] = initial_comment
         if thread_ts:
             params["thread_ts"] = thread_ts
+        if self.pace is not None:
+            self.pace.take(channel)  # a shared file is a message in the channel: same pace
         data = self._call("files.upload_v2", **params)
         files = data.get("files") or [data.get("file") or {}]
         return str(files[0].get("id", "")) if files else ""
@@ -235,7 +295,10 @@ class SlackGateway:
     def usergroup_members(self, group_id: str) -> set[str]:
         """The user ids in a user group (usergroups.users.list)."""
         return {
-            str(u) for u in self._call("usergroups.users.list", usergroup=group_id).get("users", [])
+            str(u)
+            for u in self._call(
+                "usergroups.users.list", client=self._interactive, usergroup=group_id
+            ).get("users", [])
         }
 
     def publish_home(self, user_id: str, view: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cases, classification, importer, outbox
+from bot import cases, classification, importer, logs, outbox
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
@@ -259,8 +259,9 @@ def process_pending(
                 assert row is not None
                 event = dict(row.payload.get("event") or {})
                 key = row.dedupe_key
-            outcome = _process(factory, gateway, event, classifier, team, clock, inbound_id)
-            log.info("intake %s: %s", key, outcome)
+            with logs.context(request=f"inbound-{inbound_id}"):
+                outcome = _process(factory, gateway, event, classifier, team, clock, inbound_id)
+                log.info("intake %s: %s", key, outcome)
             done += 1
         except Exception as exc:  # one bad message must not stop the others; it is retried
             _failed(factory, inbound_id, exc, clock.now())

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot import webhook
+from bot import logs, metrics, webhook
 from bot.app import Runtime
+from bot.health import readiness_problem
 
 MAX_SLACK_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse floods before parsing
 
@@ -79,11 +83,13 @@ def _body(environ: dict[str, Any], limit: int) -> bytes | None:
 def create_wsgi_app(
     bolt_app: App, rt: Runtime
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Route `POST /slack/events` to Bolt (which verifies Slack's signatures), the webhook, and
-    `GET /healthz`."""
+    """Route `POST /slack/events` to Bolt (which verifies Slack's signatures), the webhook,
+    `GET /healthz`, `GET /readyz` and `GET /metrics`; every request gets a request id, logged
+    on each of its lines and echoed as `X-Request-Id`."""
     slack = SlackRequestHandler(bolt_app, path="/slack/events")
 
     def receive_verdicts(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
         body = _body(environ, webhook.MAX_BODY_BYTES)
         if body is None:
             return _json(
@@ -103,13 +109,36 @@ def create_wsgi_app(
         )
         if result.status == 202:
             rt.worker.kick()
+        metrics.ACK_SECONDS.labels("webhook").observe(time.perf_counter() - started)
         return _json(start_response, _status(result.status), result.body, result.headers)
 
-    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def slack_events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # Bolt reads the body from wsgi.input; peek at it first to label the ack's latency.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        kind = _slack_kind(body)
+        with metrics.Timer() as timer:
+            answer = slack(environ, start_response)
+        metrics.ACK_SECONDS.labels(kind).observe(timer.seconds)
+        return answer
+
+    def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
             return _json(start_response, "200 OK", {"status": "ok"})
+        if path == "/readyz" and method in ("GET", "HEAD"):
+            problem = readiness_problem(rt.engine)
+            if problem:
+                return _json(start_response, _status(503), {"status": "unready", "reason": problem})
+            return _json(start_response, "200 OK", {"status": "ready"})
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            data, content_type = metrics.exposition(rt.factory)
+            start_response(
+                "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+            )
+            return [data]
         if path == "/webhooks/verdicts/schema" and method in ("GET", "HEAD"):
             return _json(start_response, "200 OK", webhook.json_schema())
         if path == "/webhooks/verdicts":
@@ -121,7 +150,31 @@ def create_wsgi_app(
                 return _json(start_response, _status(405), {"error": "use POST"})
             if int(environ.get("CONTENT_LENGTH") or 0) > MAX_SLACK_BODY_BYTES:
                 return _json(start_response, _status(413), {"error": "payload too large"})
-            return slack(environ, start_response)
+            return slack_events(environ, start_response)
         return _json(start_response, _status(404), {"error": "not found"})
 
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        given = str(environ.get("HTTP_X_REQUEST_ID") or "")
+        request = given if _REQUEST_ID.fullmatch(given) else logs.new_request_id()
+
+        def respond(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            return start_response(status, [*headers, ("X-Request-Id", request)], *args)
+
+        # The body is produced before returning (no streaming), so every line of the request's
+        # work, the Bolt listeners' included, carries its id.
+        with logs.context(request=request):
+            return route(environ, respond)
+
     return application
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _slack_kind(body: bytes) -> str:
+    """What a Slack request is, for the ack latency's label: event, command or interaction."""
+    if body.startswith(b"payload="):
+        return "interaction"
+    if b"command=" in body[:2000] and not body.startswith(b"{"):
+        return "command"
+    return "event"

@@ -18,7 +18,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,  # errors must not carry verbatims into the logs
+            **kwargs,
         )
 
         @event.listens_for(engine, "connect")
@@ -30,12 +33,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # hide_parameters: an error's message must not carry a verbatim into the logs; the connect
+    # timeout makes an unreachable database an error in seconds (readiness, Slack's acks).
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects readable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded objects readable after commit, and write the daily verdict
+    counts noted during the transaction just before it commits."""
+    from storage.queries import flush_count_deltas
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+
+    @event.listens_for(factory, "before_commit")
+    def _counts(session: Session) -> None:
+        flush_count_deltas(session)
+
+    return factory
 
 
 @contextmanager

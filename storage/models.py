@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -124,6 +125,7 @@ class Case(Base):
     root_ts: Mapped[str | None] = mapped_column(String(32))
     previous_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     snoozed_until: Mapped[datetime | None]
+    first_contact_at: Mapped[datetime | None]  # the first contact attempt, for "time to contact"
     resolution_summary: Mapped[str | None] = mapped_column(Text)  # what the customer was told
     resolved_by: Mapped[str | None] = mapped_column(String(32))
 
@@ -137,7 +139,11 @@ class Verdict(Base):
     """One survey answer or complaint, verbatim, as it arrived."""
 
     __tablename__ = "verdicts"
-    __table_args__ = (Index("ix_verdicts_received_reason", "received_at", "reason"),)
+    __table_args__ = (
+        Index("ix_verdicts_received_reason", "received_at", "reason"),
+        # Survey fatigue counts a customer's verdicts in a window: one index range per customer.
+        Index("ix_verdicts_customer_received", "customer_id", "received_at", "consent"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_key: Mapped[str] = mapped_column(String(255), unique=True)  # dedup across redeliveries
     source: Mapped[str] = mapped_column(String(32))  # slack_message, shortcut, webhook, import
@@ -263,6 +269,7 @@ class ContactAttempt(Base):
     """One try to reach the customer, with its outcome: the burden is on the team, so all count."""
 
     __tablename__ = "contact_attempts"
+    __table_args__ = (Index("ix_contact_attempts_customer_at", "customer_id", "attempted_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -349,3 +356,14 @@ class MaintenanceRun(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     result: Mapped[dict[str, Any] | None]
+
+
+class VerdictCount(Base):
+    """Verdicts per UTC day, reason and consent, kept in step with each verdict's reason, so that
+    "why customers leave" over months is a sum of a few hundred rows, not a scan of every verdict."""
+
+    __tablename__ = "verdict_counts"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consent: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)

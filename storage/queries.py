@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,8 +39,11 @@ from storage.models import (
     Event,
     IdempotencyKey,
     InboundEvent,
+    MaintenanceRun,
     OutboxMessage,
+    SlackPace,
     Verdict,
+    VerdictCount,
 )
 
 
@@ -799,16 +817,6 @@ def _median(session: Session, values: Any) -> float | None:
     return float(sum(pair) / 2)
 
 
-def verdicts_by_reason(session: Session, start: datetime, end: datetime) -> dict[str, int]:
-    """Verdicts received in [start, end) by reason (with and without consent)."""
-    query = (
-        select(Verdict.reason, func.count())
-        .where(Verdict.received_at >= start, Verdict.received_at < end)
-        .group_by(Verdict.reason)
-    )
-    return {str(reason or "other"): int(n) for reason, n in session.execute(query)}
-
-
 def case_figures(session: Session, start: datetime, end: datetime, now: datetime) -> dict[str, int]:
     """Cases opened, resolved, resolved before the deadline and expired without action in
     [start, end), and open cases overdue now: one pass over the cases table."""
@@ -846,15 +854,9 @@ def median_time_to_claim(session: Session, start: datetime, end: datetime) -> fl
 
 def median_time_to_first_contact(session: Session, start: datetime, end: datetime) -> float | None:
     """Median seconds from opening to the first contact attempt, for cases opened in [start, end)."""
-    first = (
-        select(ContactAttempt.case_id, func.min(ContactAttempt.attempted_at).label("first_at"))
-        .group_by(ContactAttempt.case_id)
-        .subquery()
-    )
     values = (
-        select(_seconds(session, Case.opened_at, first.c.first_at).label("value"))
-        .join(first, first.c.case_id == Case.id)
-        .where(Case.opened_at >= start, Case.opened_at < end)
+        select(_seconds(session, Case.opened_at, Case.first_contact_at).label("value"))
+        .where(Case.opened_at >= start, Case.opened_at < end, Case.first_contact_at.is_not(None))
         .subquery()
     )
     return _median(session, values)
@@ -862,21 +864,22 @@ def median_time_to_first_contact(session: Session, start: datetime, end: datetim
 
 def fatigued_customers(session: Session, since: datetime, threshold: int) -> int:
     """Customers surveyed or contacted more than `threshold` times since `since`."""
-    touches = union_all(
-        select(Verdict.customer_id.label("customer_id")).where(
-            Verdict.received_at >= since, Verdict.consent.is_(True)
-        ),
-        select(ContactAttempt.customer_id.label("customer_id")).where(
-            ContactAttempt.attempted_at >= since
-        ),
+    # Grouped per table first (each an index range per customer), then added up.
+    per_table = union_all(
+        select(Verdict.customer_id.label("customer_id"), func.count().label("n"))
+        .where(Verdict.received_at >= since, Verdict.consent.is_(True))
+        .group_by(Verdict.customer_id),
+        select(ContactAttempt.customer_id.label("customer_id"), func.count().label("n"))
+        .where(ContactAttempt.attempted_at >= since)
+        .group_by(ContactAttempt.customer_id),
     ).subquery()
-    per_customer = (
-        select(touches.c.customer_id)
-        .group_by(touches.c.customer_id)
-        .having(func.count() > threshold)
+    over = (
+        select(per_table.c.customer_id)
+        .group_by(per_table.c.customer_id)
+        .having(func.sum(per_table.c.n) > threshold)
         .subquery()
     )
-    return int(session.scalar(select(func.count()).select_from(per_customer)) or 0)
+    return int(session.scalar(select(func.count()).select_from(over)) or 0)
 
 
 def load_per_owner(session: Session) -> list[tuple[str, int]]:
@@ -1254,3 +1257,359 @@ def insert_digest_run(session: Session, run: DigestRun) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def record_digest_progress(session: Session, run_id: int, **values: Any) -> None:
+    """Record a delivery step of a digest run (its summary's ts, the chart's file id, details)."""
+    session.execute(
+        update(DigestRun).where(DigestRun.id == run_id).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+
+
+# --- issue 9: Slack pace, queue metrics, erasure and retention --------------------------------
+
+
+def outbox_depth_and_oldest(session: Session) -> tuple[int, datetime | None]:
+    """How many Slack writes wait, and when the oldest of them was queued."""
+    query = select(func.count(), func.min(OutboxMessage.created_at)).where(
+        OutboxMessage.status == "pending"
+    )
+    count, oldest = session.execute(query).one()
+    if isinstance(oldest, str):  # SQLite's MIN() hands back the stored text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count or 0), oldest
+
+
+def take_pace(session: Session, channel: str, now: float, interval: float, burst: int) -> float:
+    """Claim a slot to post in `channel` (GCRA); 0 when granted, else seconds until one frees.
+
+    A compare-and-set on the channel's row: two processes reading the same `tat` cannot both
+    move it, so the pace holds across every process sharing the database.
+    """
+    tolerance = interval * (burst - 1)
+    for _ in range(5):
+        tat = session.scalar(select(SlackPace.tat).where(SlackPace.channel == channel))
+        if tat is None:
+            try:
+                with session.begin_nested():
+                    session.add(SlackPace(channel=channel, tat=now + interval))
+                return 0.0
+            except IntegrityError:
+                continue  # another process created it first: read it again
+        start = max(tat, now)
+        wait = start - now - tolerance
+        if wait > 0:
+            return wait
+        result = session.execute(
+            update(SlackPace)
+            .where(SlackPace.channel == channel, SlackPace.tat == tat)
+            .values(tat=start + interval),
+            execution_options={"synchronize_session": False},
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return 0.0
+    return interval  # heavily contended: try again in a moment
+
+
+def hold_pace(session: Session, channel: str, until: float, interval: float, burst: int) -> None:
+    """Keep every process from posting in `channel` before `until` (Slack said Retry-After)."""
+    tat = until + interval * (burst - 1)
+    result = session.execute(
+        update(SlackPace).where(SlackPace.channel == channel, SlackPace.tat < tat).values(tat=tat),
+        execution_options={"synchronize_session": False},
+    )
+    if result.rowcount == 0 and session.get(SlackPace, channel) is None:  # type: ignore[attr-defined]
+        try:
+            with session.begin_nested():
+                session.add(SlackPace(channel=channel, tat=tat))
+        except IntegrityError:
+            pass
+
+
+def release_outbox(session: Session, message_id: int) -> None:
+    """Give a leased row back untried (its channel's pace said wait): no attempt is counted."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
+        .values(lease_until=None, attempts=OutboxMessage.attempts - 1),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _like_json(fragment: str) -> str:
+    """A LIKE pattern finding `fragment` inside JSON as SQLAlchemy stores it (ASCII-escaped)."""
+    encoded = json.dumps(fragment)[1:-1]
+    return "%" + encoded.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+
+
+def outbox_rows_mentioning(session: Session, fragments: list[str]) -> list[OutboxMessage]:
+    """Outbox rows (any status) whose payload holds one of these strings."""
+    if not fragments:
+        return []
+    payload = cast(OutboxMessage.payload, Text)
+    query = select(OutboxMessage).where(
+        or_(*(payload.like(_like_json(f), escape="!") for f in fragments))
+    )
+    return list(session.scalars(query.order_by(OutboxMessage.id)))
+
+
+def outbox_rows_of_cases(session: Session, case_ids: list[int]) -> list[OutboxMessage]:
+    """Every outbox row of these cases, oldest first."""
+    if not case_ids:
+        return []
+    query = select(OutboxMessage).where(OutboxMessage.case_id.in_(case_ids))
+    return list(session.scalars(query.order_by(OutboxMessage.id)))
+
+
+def inbound_mentioning(session: Session, fragments: list[str]) -> list[InboundEvent]:
+    """Processed inbound events (Slack payloads) whose payload holds one of these strings."""
+    if not fragments:
+        return []
+    payload = cast(InboundEvent.payload, Text)
+    query = select(InboundEvent).where(
+        InboundEvent.status != "pending",
+        or_(*(payload.like(_like_json(f), escape="!") for f in fragments)),
+    )
+    return list(session.scalars(query))
+
+
+def finish_llm_jobs(session: Session, verdict_ids: list[int], now: datetime) -> None:
+    """Close the pending LLM passes of these verdicts (their text is gone)."""
+    if not verdict_ids:
+        return
+    keys = [f"llm_classify:{v}" for v in verdict_ids]
+    session.execute(
+        update(InboundEvent)
+        .where(
+            InboundEvent.status == "pending",
+            InboundEvent.kind == "llm_classify",
+            or_(
+                InboundEvent.dedupe_key.in_(keys),
+                *(InboundEvent.dedupe_key.like(f"{k}:%") for k in keys),
+            ),
+        )
+        .values(status="done", processed_at=now, lease_until=None),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def customer_for_update(session: Session, customer_id: int) -> Customer | None:
+    """A customer locked for erasure (row lock on PostgreSQL)."""
+    query = select(Customer).where(Customer.id == customer_id).with_for_update()
+    return session.scalars(query).first()
+
+
+def cases_of_customer(session: Session, customer_id: int) -> list[int]:
+    """Ids of every case of a customer, oldest first."""
+    query = select(Case.id).where(Case.customer_id == customer_id).order_by(Case.id)
+    return list(session.scalars(query))
+
+
+def verdicts_to_erase(
+    session: Session,
+    *,
+    customer_id: int | None = None,
+    before: datetime | None = None,
+    limit: int | None = None,
+) -> list[Verdict]:
+    """Verdicts whose text is still there: a customer's, or those received before `before`."""
+    query = select(Verdict).where(Verdict.erased_at.is_(None))
+    if customer_id is not None:
+        query = query.where(Verdict.customer_id == customer_id)
+    if before is not None:
+        query = query.where(Verdict.received_at < before)
+    query = query.order_by(Verdict.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def classifications_of(session: Session, verdict_ids: list[int]) -> list[Classification]:
+    """Every classification of these verdicts."""
+    if not verdict_ids:
+        return []
+    query = select(Classification).where(Classification.verdict_id.in_(verdict_ids))
+    return list(session.scalars(query))
+
+
+def contact_notes_to_erase(
+    session: Session, *, customer_id: int | None = None, before: datetime | None = None
+) -> list[ContactAttempt]:
+    """Contact attempts that still carry a note: a customer's, or those older than `before`."""
+    query = select(ContactAttempt).where(ContactAttempt.note.is_not(None))
+    if customer_id is not None:
+        query = query.where(ContactAttempt.customer_id == customer_id)
+    if before is not None:
+        query = query.where(ContactAttempt.attempted_at < before)
+    return list(session.scalars(query))
+
+
+def summaries_to_erase(session: Session, before: datetime) -> list[Case]:
+    """Closed cases whose resolution summary is older than `before`."""
+    query = select(Case).where(Case.resolution_summary.is_not(None), Case.closed_at < before)
+    return list(session.scalars(query))
+
+
+FREE_TEXT_EVENTS = ("note", "snoozed", "escalated", "classification_failed")
+
+
+def free_text_events(
+    session: Session, *, case_ids: list[int] | None = None, before: datetime | None = None
+) -> list[Event]:
+    """Events whose data may hold free text people typed (notes, reasons, errors)."""
+    query = select(Event).where(
+        Event.kind.in_(FREE_TEXT_EVENTS),
+        cast(Event.data, Text).not_like('%"erased": true%'),
+    )
+    if case_ids is not None:
+        query = query.where(Event.case_id.in_(case_ids))
+    if before is not None:
+        query = query.where(Event.created_at < before)
+    return list(session.scalars(query))
+
+
+def delete_customer_refs(session: Session, customer_id: int) -> int:
+    """Remove every reference a customer is known by; returns how many."""
+    result = session.execute(
+        delete(CustomerRef).where(CustomerRef.customer_id == customer_id),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def idle_customers(session: Session, before: datetime, limit: int) -> list[int]:
+    """Customers still identified, with no open case and nothing received or done since `before`."""
+    recent_verdict = (
+        select(Verdict.id)
+        .where(Verdict.customer_id == Customer.id, Verdict.received_at >= before)
+        .exists()
+    )
+    recent_contact = (
+        select(ContactAttempt.id)
+        .where(ContactAttempt.customer_id == Customer.id, ContactAttempt.attempted_at >= before)
+        .exists()
+    )
+    open_case = (
+        select(Case.id)
+        .where(Case.customer_id == Customer.id, Case.status.in_(OPEN_STATES))
+        .exists()
+    )
+    query = (
+        select(Customer.id)
+        .where(
+            Customer.erased_at.is_(None),
+            Customer.ref_kind != "anonymous",
+            Customer.created_at < before,
+            ~recent_verdict,
+            ~recent_contact,
+            ~open_case,
+        )
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_delivered_before(session: Session, before: datetime) -> int:
+    """Drop delivered (or set aside) outbox rows, processed inbound events and webhook answers
+    older than `before`: delivery records whose payloads repeat what was said."""
+    removed = 0
+    for statement in (
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_(("sent", "dead")), OutboxMessage.created_at < before
+        ),
+        delete(InboundEvent).where(
+            InboundEvent.status.in_(("done", "failed")), InboundEvent.received_at < before
+        ),
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < before),
+    ):
+        result = session.execute(statement, execution_options={"synchronize_session": False})
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return removed
+
+
+def start_maintenance(
+    session: Session, job: str, period: str, now: datetime, stale_before: datetime
+) -> bool:
+    """Claim this period's run of a job: True for the one process that should run it (a run
+    started before `stale_before` and never finished is taken over: its process died)."""
+    try:
+        with session.begin_nested():
+            session.add(MaintenanceRun(job=job, period=period, started_at=now))
+        return True
+    except IntegrityError:
+        pass
+    result = session.execute(
+        update(MaintenanceRun)
+        .where(
+            MaintenanceRun.job == job,
+            MaintenanceRun.period == period,
+            MaintenanceRun.finished_at.is_(None),
+            MaintenanceRun.started_at < stale_before,
+        )
+        .values(started_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def finish_maintenance(
+    session: Session, job: str, period: str, now: datetime, result: dict[str, Any]
+) -> None:
+    """Record that this period's run of a job is done, with what it did."""
+    session.execute(
+        update(MaintenanceRun)
+        .where(MaintenanceRun.job == job, MaintenanceRun.period == period)
+        .values(finished_at=now, result=result),
+        execution_options={"synchronize_session": False},
+    )
+
+
+# --- verdict counts per day: kept in step with verdicts.reason ---------------------------------
+
+_COUNT_DELTAS = "verdict_count_deltas"
+
+
+def count_reason_change(session: Session, verdict: Verdict, new_reason: str) -> None:
+    """Set a verdict's reason and note the change to the daily counts, written at commit."""
+    deltas: dict[tuple[date, str, bool], int] = session.info.setdefault(_COUNT_DELTAS, {})
+    day = verdict.received_at.astimezone(UTC).date()
+    if verdict.reason is not None:
+        key = (day, verdict.reason, bool(verdict.consent))
+        deltas[key] = deltas.get(key, 0) - 1
+    key = (day, new_reason, bool(verdict.consent))
+    deltas[key] = deltas.get(key, 0) + 1
+    verdict.reason = new_reason
+
+
+def flush_count_deltas(session: Session) -> None:
+    """Write the noted count changes (an upsert per day and reason touched)."""
+    deltas: dict[tuple[date, str, bool], int] = session.info.pop(_COUNT_DELTAS, {})
+    rows = [
+        {"day": day, "reason": reason, "consent": consent, "n": n}
+        for (day, reason, consent), n in sorted(deltas.items())
+        if n
+    ]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert_fn = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert_fn(VerdictCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=["day", "reason", "consent"],
+        set_={"n": VerdictCount.n + statement.excluded.n},
+    )
+    session.execute(statement, rows)
+
+
+def verdict_counts_by_reason(session: Session, first_day: date, last_day: date) -> dict[str, int]:
+    """Verdicts by reason over whole UTC days [first_day, last_day], from the daily counts."""
+    query = (
+        select(VerdictCount.reason, func.sum(VerdictCount.n))
+        .where(VerdictCount.day >= first_day, VerdictCount.day <= last_day)
+        .group_by(VerdictCount.reason)
+    )
+    return {str(reason): int(n or 0) for reason, n in session.execute(query) if n}

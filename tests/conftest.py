@@ -95,6 +95,9 @@ def team_config(**overrides: Any) -> dict[str, Any]:
             "final_warning": "PT1H",
             "auto_close": True,
         },
+        # Slack's real pace (1 a second per channel) is tested in test_production.py; other
+        # tests post faster so that they stay quick.
+        "slack": {"messages_per_second": 50, "burst": 10},
     }
     config.update(overrides)
     return config

@@ -118,3 +118,86 @@ def test_postgres_urls_use_psycopg(tmp_path: Path) -> None:
     path = _write(tmp_path, team_config())
     settings = load_settings({"TRIAGE_CONFIG": str(path), "DATABASE_URL": "postgres://u@h/db"})
     assert settings.database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"holidays": "XX"}, "holidays.country: 'XX' is not a country the holidays package knows"),
+        (
+            {"holidays": {"country": "FR", "subdivision": "ZZ"}},
+            "holidays.subdivision: FR has no subdivision 'ZZ'",
+        ),
+        ({"holidays": {"extra": ["someday"]}}, "holidays.extra[0]: Input should be a valid date"),
+        (
+            {"policy": {"deadline_by_severity": {"urgent": "P1D"}}},
+            "policy.deadline_by_severity: 'urgent' is not a severity (use low, medium, high)",
+        ),
+        (
+            {"policy": {"escalations": [{"when": "unclaimed"}]}},
+            "policy.escalations[0]: give either `after` (a duration, like PT2H) or `at`",
+        ),
+        (
+            {"policy": {"escalations": [{"when": "late", "at": 0.5}]}},
+            "policy.escalations[0].when: Input should be 'unclaimed' or 'no_action'",
+        ),
+        (
+            {"policy": {"escalations": [{"when": "no_action", "at": 0.5, "notify": "ceo"}]}},
+            "policy.escalations[0].notify[0]: Input should be 'managers' or 'managers_channel'",
+        ),
+        (
+            {"policy": {"escalations": [{"when": "no_action", "at": 2}]}},
+            "policy.escalations[0].at: 2.0 is not a fraction of the deadline",
+        ),
+        (
+            {
+                "policy": {
+                    "escalations": [{"when": "no_action", "at": 0.5, "notify": "managers_channel"}]
+                }
+            },
+            "policy.escalations[0].notify: managers_channel needs channels.managers",
+        ),
+        ({"policy": {"snooze": {"max": "soon"}}}, "policy.snooze.max: invalid duration 'soon'"),
+        ({"policy": {"overdue_every": 0}}, "policy.overdue_every: duration must be positive"),
+    ],
+)
+def test_each_invalid_policy_field_is_named(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    path = _write(tmp_path, team_config(**change))
+    with pytest.raises(ConfigError) as caught:
+        load_team_config(path)
+    assert any(expected in p for p in caught.value.problems), caught.value.problems
+    assert all("\n" not in p for p in caught.value.problems)
+
+
+def test_the_full_policy_is_understood(tmp_path: Path) -> None:
+    config = team_config(
+        channels={"intake": "C0INTAKE", "triage": "C0TRIAGE", "managers": "C0MANAGERS"},
+        holidays={"country": "us", "subdivision": "NY", "extra": ["2026-12-24"]},
+        policy={
+            "deadline": "P2D",
+            "deadline_by_severity": {"high": "PT8H"},
+            "deadline_by_reason": {"billing": "P1D"},
+            "reminders": [0.8, 0.5],
+            "final_warning": "PT1H",
+            "final_warning_outside_hours": True,
+            "escalations": [
+                {"when": "unclaimed", "after": "PT2H", "notify": "managers"},
+                {"when": "no_action", "at": 0.5, "notify": ["managers", "managers_channel"]},
+            ],
+            "overdue_every": "P1D",
+            "snooze": {"max": "PT4H", "managers_may_extend": False},
+            "auto_close": False,
+        },
+    )
+    team = load_team_config(_write(tmp_path, config))
+    policy = team.policy
+    assert team.holidays.country == "US" and team.hours.holidays is not None
+    assert policy.reminders == [0.5, 0.8]
+    assert str(policy.deadline_duration("high")) == "PT8H"
+    assert str(policy.deadline_duration("high", "billing")) == "P1D"
+    assert str(policy.deadline_duration("low")) == "P2D"
+    assert policy.escalations[1].notify == ["managers", "managers_channel"]
+    assert policy.snooze_limit(is_manager=True) == policy.snooze.max  # may not extend
+    assert policy.snooze_max.seconds == 4 * 3600

@@ -149,6 +149,8 @@ def life(
     made: list[Life] = []
 
     def make(start: datetime = MONDAY, **overrides: Any) -> Life:
+        # The test clock jumps hours in no time: let the outbox post without Slack's real pace.
+        overrides.setdefault("slack", {"messages_per_second": 100, "burst": 50})
         settings = make_settings(tmp_path, database_url, emulator.api_url, **overrides)
         clock = ManualClock(start)
         made.append(Life(build_runtime(settings, clock=clock), clock, emulator))
@@ -460,3 +462,25 @@ def test_an_unknown_reason_in_the_policy_stops_the_start(
     )
     with pytest.raises(ConfigError, match=r"policy\.deadline_by_reason\.network_quallity: not a"):
         build_runtime(settings, check_slack=False)
+
+
+def test_after_a_snooze_reminders_count_from_its_end() -> None:
+    from bot.config import TeamConfig
+    from tests.conftest import team_config
+
+    team = TeamConfig.model_validate(team_config(policy=policy(escalations=[])))
+    opened = MONDAY.astimezone(UTC)
+    snoozed_at, snooze_end = opened + timedelta(hours=1), opened + timedelta(hours=3)
+    facts = reminders.CaseFacts(
+        status="claimed",
+        opened_at=opened,
+        deadline_at=opened + timedelta(hours=8),
+        owner_id=AGENT,
+        snoozed_until=snooze_end,
+        attempts=0,
+        last_touch=snoozed_at,
+    )
+    after = opened + timedelta(hours=4)  # the snooze is over; nobody has done anything since
+    planned = {p.kind: p.due_at for p in reminders.plan(team, facts, set(), after)}
+    assert planned["reminder"] == snooze_end + timedelta(hours=2.5)  # half of 11:00 -> 16:00
+    assert planned["final_warning"] == opened + timedelta(hours=7)

@@ -23,6 +23,7 @@ from bot import reminders
 from bot.app import Runtime, build_runtime
 from bot.clock import ManualClock, SystemClock
 from bot.intake import from_parsed, ingest_many
+from bot.outbox import CARD_EVENT_TYPE
 from bot.slack_emulator import SlackEmulator
 from bot.verdict_parsing import parse_verdict
 from storage import queries
@@ -31,6 +32,9 @@ from storage.models import Case, CaseSchedule
 from tests.conftest import BOT_TOKEN, TRIAGE, make_settings, team_config
 
 ROOT = Path(__file__).resolve().parent.parent
+# The emulator does not rate limit: let the outbox post as fast as it can, so 800 messages in
+# one channel take seconds, not Slack's real minutes.
+FAST = {"messages_per_second": 100, "burst": 50}
 
 
 def _wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -109,7 +113,7 @@ def _replies(emulator: SlackEmulator) -> dict[str, list[str]]:
     return {
         card["ts"]: [m["text"] for m in emulator.thread(TRIAGE, card["ts"])]
         for card in emulator.channel_messages(TRIAGE)
-        if card.get("metadata")
+        if (card.get("metadata") or {}).get("event_type") == CARD_EVENT_TYPE
     }
 
 
@@ -118,41 +122,43 @@ def test_two_workers_send_every_reminder_exactly_once(
 ) -> None:
     config: dict[str, Any] = {
         "business_hours": "always",
+        "slack": FAST,
         "policy": {
-            "deadline": 6,
-            "reminders": [0.5],
-            "final_warning": 1.5,
+            "deadline": 60,
+            "reminders": [0.05],  # three seconds after opening, for all 200 at once
+            "final_warning": 1,
             "escalations": [],
-            "auto_close": True,
         },
     }
     settings = make_settings(tmp_path, database_url, emulator.api_url, **config)
     runtime = build_runtime(settings, check_slack=False)
     try:
-        _open_cases(runtime, 200)
         with _workers(tmp_path, database_url, emulator, 2, **config):
+            # Both workers up (each asked Slack who it is), then 200 cases open at once.
+            assert _wait_until(lambda: len(emulator.calls_to("auth.test")) >= 2)
+            _open_cases(runtime, 200)
 
-            def all_expired() -> bool:
+            def reminded() -> bool:
                 with runtime.factory() as session:
-                    open_cases = session.scalar(
-                        select(func.count()).select_from(Case).where(Case.status != "expired")
+                    sent = session.scalar(
+                        select(func.count())
+                        .select_from(CaseSchedule)
+                        .where(CaseSchedule.kind == "reminder", CaseSchedule.status == "sent")
                     )
-                    return open_cases == 0 and queries.outbox_depth(session) == 0
+                    return sent == 200 and queries.outbox_depth(session) == 0
 
-            assert _wait_until(all_expired, timeout=60), "the workers did not finish"
+            assert _wait_until(reminded, timeout=90), "the workers did not finish"
             time.sleep(1.0)  # a duplicate would show within the workers' next passes
     finally:
         runtime.close()
     threads = _replies(emulator)
     assert len(threads) == 200
     for said in threads.values():
-        assert [s.split(" ", 1)[0] for s in said] == [
-            ":alarm_clock:",
-            ":rotating_light:",
-            ":hourglass:",
-        ], said
-    posts = emulator.calls_to("chat.postMessage")
-    assert len([p for p in posts if p.params.get("thread_ts")]) == 600
+        assert len(said) == 1 and said[0].startswith(":alarm_clock: Reminder: case #"), said
+    # Every reminder once: 200 thread replies, each of its own case.
+    replies = [p for p in emulator.calls_to("chat.postMessage") if p.params.get("thread_ts")]
+    assert len(replies) == 200
+    assert len({said[0].split(" (", 1)[0] for said in threads.values()}) == 200
 
 
 @pytest.mark.skipif(
@@ -166,6 +172,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_sends_nothing_twice(
     count = 50
     config: dict[str, Any] = {
         "business_hours": "always",
+        "slack": FAST,
         "policy": {
             "deadline": 300,
             "reminders": [0.02],  # six seconds after opening

@@ -1,0 +1,265 @@
+"""Ack latency: a signed slash command and a signed button click, 50 concurrent clients on
+loopback, against `triage serve` (gunicorn) beside a minimal Bolt app on the same server type.
+
+    .venv/bin/python bench/bench_ack.py [--requests 2000] [--clients 50] [--database-url URL]
+
+Both servers run gunicorn with the same workers and threads; the minimal app verifies Slack's
+signature and acks, nothing else. The bot records the click (claim or refusal) in the database
+before it acks, as in production. Prints p50/p99 per request kind for both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from statistics import quantiles
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.render import CLAIM_ACTION  # noqa: E402
+from bot.slack_emulator import SlackEmulator  # noqa: E402
+from bot.slack_signing import SlackRequestSender  # noqa: E402
+from bot.webhook import sign  # noqa: E402
+from storage.db import make_engine  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+
+TOKEN = "xoxb-bench"
+SECRET = secrets.token_hex(16)
+WEBHOOK_SECRET = "bench-webhook"
+
+MINIMAL_APP_TEMPLATE = """
+import os
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.authorization import AuthorizeResult
+
+app = App(
+    signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+    authorize=lambda **kw: AuthorizeResult(enterprise_id=None, team_id="T0TEAM", bot_token="xoxb-x"),
+    process_before_response=True,
+    token_verification_enabled=False,
+)
+
+@app.command("/triage")
+def command(ack):
+    ack(text="ok")
+
+@app.action("%s")
+def claim(ack):
+    ack()
+
+handler = SlackRequestHandler(app)
+
+def application(environ, start_response):
+    return handler(environ, start_response)
+"""
+
+
+MINIMAL_APP = MINIMAL_APP_TEMPLATE.replace("%s", CLAIM_ACTION)
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # any HTTP answer: the server is up
+                return
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def _measure(send, requests: int, clients: int) -> list[float]:  # type: ignore[no-untyped-def]
+    def one(n: int) -> float:
+        start = time.perf_counter()
+        status = send(n)
+        elapsed = time.perf_counter() - start
+        if status != 200:
+            raise SystemExit(f"request answered {status}")
+        return elapsed
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(one, range(min(200, requests))))  # warm-up: connections, caches
+        return list(pool.map(one, range(requests)))
+
+
+def _p(values: list[float]) -> tuple[float, float]:
+    cuts = quantiles(values, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ack-"))
+    url = args.database_url or f"sqlite:///{tmp}/bench.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    config = tmp / "triage.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "language": "en",
+                "timezone": "Europe/Paris",
+                "channels": {"intake": "C0INTAKE", "triage": "C0TRIAGE"},
+                "managers": ["U0MANAGER"],
+            }
+        ),
+        encoding="utf-8",
+    )
+    (tmp / "minimal_app.py").write_text(MINIMAL_APP, encoding="utf-8")
+    processes: list[subprocess.Popen[bytes]] = []
+    with SlackEmulator(token=TOKEN) as emulator:
+        emulator.add_channel("C0INTAKE", "survey-intake")
+        emulator.add_channel("C0TRIAGE", "churn-triage")
+        for n in range(50):
+            emulator.add_user(f"U0AGENT{n}", f"agent{n}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIAGE_"))}
+        env.update(
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=emulator.api_url,
+            DATABASE_URL=url,
+            TRIAGE_CONFIG=str(config),
+            WEBHOOK_SECRET=WEBHOOK_SECRET,
+            LOG_FORMAT="json",
+        )
+        bot_port, minimal_port = _port(), _port()
+        gunicorn = [
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{minimal_port}",
+            "--workers", str(args.workers), "--threads", str(args.threads),
+            "--worker-class", "gthread", "--chdir", str(tmp), "minimal_app:application",
+        ]  # fmt: skip
+        triage = [
+            sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(bot_port),
+            "--workers", str(args.workers), "--threads", str(args.threads),
+        ]  # fmt: skip
+        try:
+            for command in (triage, gunicorn):
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
+            bot_url, minimal_url = (
+                f"http://127.0.0.1:{bot_port}",
+                f"http://127.0.0.1:{minimal_port}",
+            )
+            _up(bot_url + "/readyz")
+            _up(minimal_url + "/")
+            cards = _open_cases(bot_url, emulator, 50)
+            # Built before any click (a claimed card shows Release instead of Claim): every
+            # agent on every card, so clicks are a mix of claims and polite refusals.
+            clicks = [
+                emulator.click("C0TRIAGE", ts, CLAIM_ACTION, f"U0AGENT{n}")
+                for n in range(50)
+                for ts in cards
+            ]
+            results: dict[str, dict[str, list[float]]] = {}
+            for name, base in (("triage serve", bot_url), ("minimal Bolt", minimal_url)):
+                sender = SlackRequestSender(base + "/slack/events", SECRET)
+                results[name] = {
+                    "slash command": _measure(
+                        lambda n, s=sender: (
+                            s.send_command(
+                                "/triage", "help", user_id=f"U0AGENT{n % 50}", channel_id="C0TRIAGE"
+                            ).status
+                        ),
+                        args.requests,
+                        args.clients,
+                    ),
+                    "button click": _measure(
+                        lambda n, s=sender: s.send_interactivity(clicks[n % len(clicks)]).status,
+                        args.requests,
+                        args.clients,
+                    ),
+                }
+        finally:
+            for process in processes:
+                os.killpg(process.pid, signal.SIGTERM)
+            for process in processes:
+                process.wait(timeout=30)
+    print(
+        f"ack latency, {args.requests} requests per kind, {args.clients} concurrent clients, "
+        f"gunicorn {args.workers} workers x {args.threads} threads, "
+        f"{'PostgreSQL' if url.startswith('postgres') else 'SQLite'}"
+    )
+    print(f"{'':16}{'triage p50':>12}{'p99':>9}{'minimal p50':>13}{'p99':>9}{'p99 ratio':>11}")
+    for kind in ("slash command", "button click"):
+        bot50, bot99 = _p(results["triage serve"][kind])
+        min50, min99 = _p(results["minimal Bolt"][kind])
+        print(
+            f"{kind:16}{bot50:10.1f}ms{bot99:7.1f}ms{min50:11.1f}ms{min99:7.1f}ms{bot99 / min99:10.2f}x"
+        )
+    return 0
+
+
+def _open_cases(url: str, emulator: SlackEmulator, count: int) -> list[str]:
+    """Cases to click on, opened through the webhook; returns their cards' ts."""
+    for n in range(count):
+        body = json.dumps(
+            {
+                "id": f"bench-{n}",
+                "text": "No signal at home.",
+                "email": f"c{n}@example.com",
+                "consent": True,
+            }
+        ).encode()
+        stamp = str(int(time.time()))
+        request = urllib.request.Request(
+            url + "/webhooks/verdicts",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Triage-Timestamp": stamp,
+                "X-Triage-Signature": sign(WEBHOOK_SECRET, stamp, body),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        cards = [m["ts"] for m in emulator.channel_messages("C0TRIAGE") if m.get("metadata")]
+        if len(cards) >= count:
+            return cards
+        time.sleep(0.2)
+    raise SystemExit("the cards were not posted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
