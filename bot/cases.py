@@ -12,7 +12,15 @@ from bot.classify_offline import Classification as ClassifierResult
 from bot.clock import Clock
 from bot.config import TeamConfig
 from bot.i18n import t
-from bot.render import CardContext, CaseHistory, ContactLine, Message, case_card, text_message
+from bot.render import (
+    CardContext,
+    CaseHistory,
+    ContactLine,
+    Message,
+    case_card,
+    span_text,
+    text_message,
+)
 from bot.taxonomy import Taxonomy
 from storage import queries
 from storage.models import Case, Verdict
@@ -97,8 +105,13 @@ def joined_text(verdict: Verdict, before: list[queries.VerdictFacts], lang: str)
     text = t(lang, "verdict_joined", n=len(before) + 1, what=what)
     if before:
         last = max(before, key=lambda f: f.received_at)
-        days = round(abs((verdict.received_at - last.received_at).total_seconds()) / 86400)
-        text += " " + t(lang, "joined_after", days=days, channel=t(lang, f"channel_{last.channel}"))
+        gap = abs((verdict.received_at - last.received_at).total_seconds())
+        text += " " + t(
+            lang,
+            "joined_after",
+            span=span_text(gap, lang),
+            channel=t(lang, f"channel_{last.channel}"),
+        )
     return text
 
 

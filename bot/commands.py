@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import cases
+from bot import cases, erasure
 from bot.config import TeamConfig, describe
 from bot.i18n import t
 from bot.render import (
     Message,
     case_card,
+    forget_modal,
     list_message,
     mask_reference,
     stats_message,
@@ -286,3 +287,29 @@ def config_text(team: TeamConfig, now: datetime) -> str:
 def not_ready(command: Command, lang: str) -> Message:
     """Commands whose service is not configured here yet say so plainly."""
     return text_message(t(lang, "cmd_digest_missing" if command.name == "digest" else "cmd_failed"))
+
+
+def forget_form(session: Session, reference: str, team: TeamConfig) -> dict[str, Any] | Message:
+    """The confirmation form for `/triage forget`, or why there is nothing to forget."""
+    customer_id = erasure.find_customer(session, reference, team)
+    if customer_id is None:
+        return text_message(t(team.language, "cmd_no_customer", value=reference[:100]))
+    return forget_modal(customer_id, reference[:100], team.language)
+
+
+def forget(
+    session: Session, customer_id: int, manager: str, team: TeamConfig, now: datetime
+) -> str:
+    """Erase the customer (confirmed in the form) and say what was done, for the manager."""
+    report = erasure.forget_customer(session, customer_id, manager, now, team)
+    text = t(
+        team.language,
+        "cmd_forget_done",
+        ref=f"#{customer_id}",
+        cases=len(report.case_ids),
+        verdicts=report.verdicts_erased,
+    )
+    if report.source_messages:
+        links = ", ".join(f"<#{channel}> {ts}" for channel, ts in report.source_messages[:10])
+        text += "\n" + t(team.language, "cmd_forget_sources", messages=links)
+    return text

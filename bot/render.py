@@ -783,7 +783,8 @@ def list_message(
     return Message(text=header, blocks=[b.to_dict() for b in blocks])
 
 
-def _duration_text(seconds: float | None, lang: str) -> str:
+def span_text(seconds: float | None, lang: str) -> str:
+    """A duration as a person says it: minutes, hours or days."""
     if seconds is None:
         return "–"
     if seconds < 3600:
@@ -816,8 +817,8 @@ def stats_message(figures: dict[str, Any], period: Any, team: Any, taxonomy: Tax
         t(lang, "stats_resolved", n=cases["resolved"], share=share),
         t(lang, "stats_expired", n=cases["expired_without_action"]),
         t(lang, "stats_overdue", n=cases["overdue"]),
-        t(lang, "stats_claim", value=_duration_text(figures["claim"], lang)),
-        t(lang, "stats_contact", value=_duration_text(figures["contact"], lang)),
+        t(lang, "stats_claim", value=span_text(figures["claim"], lang)),
+        t(lang, "stats_contact", value=span_text(figures["contact"], lang)),
         t(lang, "stats_fatigue", n=figures["fatigued"]),
     ]
     load = ", ".join(f"<@{owner}> {n}" for owner, n in figures["load"][:15]) or "–"
@@ -1174,3 +1175,20 @@ def plain_text(message: Message) -> str:
     text = _MENTION.sub(lambda m: f"{m.group(1)}{m.group(2)}".replace("!", "@"), text)
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+FORGET_VIEW = "triage_forget_submit"
+
+
+def forget_modal(customer_id: int, reference: str, lang: str) -> dict[str, Any]:
+    """The confirmation before a customer's personal data is erased for good."""
+    view = View(
+        type="modal",
+        callback_id=FORGET_VIEW,
+        title=PlainTextObject(text=fold(t(lang, "cmd_forget_title"), 24)),
+        submit=PlainTextObject(text=fold(t(lang, "cmd_forget_button"), 24)),
+        close=PlainTextObject(text=fold(t(lang, "modal_cancel"), 24)),
+        private_metadata=json.dumps({"customer": customer_id}),
+        blocks=[_section(t(lang, "cmd_forget_confirm", ref=reference))],
+    )
+    return view.to_dict()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import case_actions, commands
+from bot import case_actions, commands, outbox
 from bot.app import Runtime
 from bot.i18n import t
-from bot.render import LIST_MORE_ACTION, Message, text_message
+from bot.render import FORGET_VIEW, LIST_MORE_ACTION, Message, text_message
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,32 @@ def register(app: App, rt: Runtime) -> None:
                 initial_comment=t(lang, "cmd_export_done", rows=rows),
             )
             return text_message(t(lang, "cmd_export_sent"))
+        if parsed.name == "forget":
+            with rt.factory() as session:
+                form = commands.forget_form(session, parsed.args["customer"], team)
+            if isinstance(form, Message):
+                return form
+            rt.gateway.open_view(command["trigger_id"], form)
+            return None
         return commands.not_ready(parsed, lang)
 
     def _permalink(case: Any) -> str:
         return rt.gateway.permalink(case.slack_channel, case.root_ts)
 
     app.command("/triage")(ack=ack_command, lazy=[answer])
+
+    @app.view(FORGET_VIEW)
+    def on_forget(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        manager = body["user"]["id"]
+        ack()
+        if not rt.managers(manager):  # the form is only ever opened for managers
+            log.warning("forget form submitted by a non-manager %s; ignored", manager)
+            return
+        customer_id = int(json.loads(view.get("private_metadata") or "{}").get("customer", 0))
+        with transaction(rt.factory) as session:
+            done = commands.forget(session, customer_id, manager, team, rt.clock.now())
+            outbox.enqueue_message(session, manager, text_message(done), rt.clock.now())
+        rt.worker.kick()
 
     @app.action(LIST_MORE_ACTION)
     def on_more(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot import reminders
 from bot.app import Runtime, build_runtime
@@ -175,7 +175,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_sends_nothing_twice(
         "slack": FAST,
         "policy": {
             "deadline": 300,
-            "reminders": [0.02],  # six seconds after opening
+            "reminders": [0.5],  # brought forward by the test once the worker is ready
             "final_warning": 1,
             "escalations": [],
         },
@@ -207,6 +207,12 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_sends_nothing_twice(
             # in the middle of its sweep, holding leases and an open transaction.
             with engine.connect() as blocker:
                 blocker.execute(select(Case.id).where(Case.id == count).with_for_update())
+                with engine.begin() as connection:  # time passes: every reminder is due now
+                    connection.execute(
+                        update(CaseSchedule)
+                        .where(CaseSchedule.kind == "reminder")
+                        .values(due_at=SystemClock().now())
+                    )
                 assert _wait_until(lambda: scalar(leased) == count), "the sweep did not claim"
                 time.sleep(0.5)
                 worker.send_signal(signal.SIGKILL)

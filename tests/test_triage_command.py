@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.render import CLAIM_ACTION, LIST_MORE_ACTION
-from storage.models import Case, Event
+from storage.models import Case, Customer, Event, Verdict, VerdictCount
 from tests.conftest import AGENT, AGENT2, MANAGER, TRIAGE, Harness, block_text
 
 
@@ -204,3 +204,57 @@ def test_export_is_a_csv_in_the_managers_dm(make_bot: Any) -> None:
 def test_config_shows_the_policy(bot: Harness) -> None:
     body, _ = run(bot, "config", user=AGENT)
     assert "business hours:  Mon-Fri 09:00-18:00" in body and "deadline:" in body
+
+
+def test_forget_a_customer_after_confirmation(bot: Harness) -> None:
+    status, _, _ = bot.post_webhook(
+        {
+            "text": "Je suis joignable au 06 12 34 56 78, le SAV a gardé mon téléphone.",
+            "email": "lea@example.fr",
+            "consent": True,
+        }
+    )
+    assert status == 202
+    bot.wait_idle()
+    with bot.rt.factory() as session:
+        before = session.execute(select(VerdictCount.reason, VerdictCount.n)).all()
+    assert (
+        "Only managers can use `/triage forget`" in run(bot, "forget lea@example.fr", user=AGENT)[0]
+    )
+    _, answers = run(bot, "forget nobody@example.fr")
+    assert "I know no customer by `nobody@example.fr`" in block_text(answers[0])
+
+    url = bot.emulator.new_response_url(TRIAGE, MANAGER)
+    bot.sender.send_command(
+        "/triage", "forget lea@example.fr", user_id=MANAGER, channel_id=TRIAGE, response_url=url
+    )
+    deadline = time.monotonic() + 10
+    while not bot.emulator.opened_views() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    view = bot.emulator.opened_views()[-1]
+    assert "This cannot be undone" in block_text(view)
+    assert (
+        bot.sender.send_interactivity(bot.emulator.view_submission(view["id"], MANAGER, {})).status
+        == 200
+    )
+    bot.wait_idle()
+    assert any("was forgotten" in m["text"] for m in bot.emulator.dm_messages(MANAGER))
+    everything = str([bot.emulator.channel_messages(c) for c in (TRIAGE,)]) + str(
+        [bot.emulator.thread(TRIAGE, m["ts"]) for m in bot.emulator.channel_messages(TRIAGE)]
+    )
+    assert (
+        "lea@example.fr" not in everything
+        and "SAV a gardé" not in everything
+        and "56 78" not in everything
+    )
+    with bot.rt.factory() as session:
+        verdict = session.scalars(select(Verdict)).one()
+        assert (
+            "SAV a gardé" not in verdict.text
+            and "lea@example.fr" not in session.scalars(select(Customer)).one().ref
+        )
+        assert session.execute(select(VerdictCount.reason, VerdictCount.n)).all() == before
+        assert (
+            session.scalars(select(Event).where(Event.kind == "customer_forgotten")).first()
+            is not None
+        )
