@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import cases, erasure
+from bot import cases, digests, erasure
 from bot.config import TeamConfig, describe
 from bot.i18n import t
 from bot.render import (
@@ -284,9 +284,19 @@ def config_text(team: TeamConfig, now: datetime) -> str:
     return "```\n" + describe(team, now) + "\n```"
 
 
-def not_ready(command: Command, lang: str) -> Message:
-    """Commands whose service is not configured here yet say so plainly."""
-    return text_message(t(lang, "cmd_digest_missing" if command.name == "digest" else "cmd_failed"))
+def digest_now(
+    session: Session,
+    name: str | None,
+    team: TeamConfig,
+    taxonomy: Taxonomy,
+    team_url: str,
+    now: datetime,
+) -> str:
+    """Queue the digest for posting now; the answer says so, or why not (none configured...)."""
+    try:
+        return digests.post_now(session, team, name, now, taxonomy=taxonomy, team_url=team_url)
+    except digests.DigestError as exc:
+        return str(exc)
 
 
 def forget_form(session: Session, reference: str, team: TeamConfig) -> dict[str, Any] | Message:

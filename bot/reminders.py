@@ -281,6 +281,7 @@ def send_claimed(
 ) -> int:
     """Second half of a sweep: in one transaction, mark the held rows sent and queue what they
     say; rows that must wait (closed hours, snooze) are given back with their new due time."""
+    events: list[dict[str, Any]] = []  # inserted at once: a sweep may write a thousand
     with transaction(factory) as session:
         now = clock.now()
         # Cases first, in id order: the lock order of every action, so no deadlock.
@@ -307,14 +308,15 @@ def send_claimed(
                 by_case[item.case_id].append(item)
         queries.cancel_schedule(session, closed, now)
         contacts = queries.contact_counts(session, set(by_case))
-        events: list[dict[str, Any]] = []  # inserted at once: a sweep may write a thousand
         for case_id in sorted(by_case):
             notice = _Notice(
                 session, team, cases[case_id], contacts.get(case_id, (0, 0)), now, taxonomy, events
             )
             notice.send(by_case[case_id], team_url)
         queries.add_events(session, events)
-        return len(by_case)
+    for event in events:  # counted once committed, so a rolled back sweep counts nothing
+        metrics.count_notice(event["kind"], event["data"])
+    return len(by_case)
 
 
 def _must_wait(team: TeamConfig, case: Case, kind: str, now: datetime) -> datetime | None:

@@ -807,11 +807,9 @@ def stats_message(figures: dict[str, Any], period: Any, team: Any, taxonomy: Tax
         arrow = f"+{change}" if change > 0 else str(change)
         lines.append(f"• {taxonomy.label(reason, lang)}: *{now_n}* ({arrow})")
     cases: dict[str, int] = figures["cases"]
-    share = (
-        f"{round(100 * cases['resolved_before_deadline'] / cases['resolved'])}%"
-        if cases["resolved"]
-        else "–"
-    )
+    # Expired cases count against the team: the share is of every case closed in the period.
+    closed = cases["resolved"] + cases["expired"]
+    share = f"{round(100 * cases['resolved_before_deadline'] / closed)}%" if closed else "–"
     team_lines = [
         t(lang, "stats_opened", n=cases["opened"]),
         t(lang, "stats_resolved", n=cases["resolved"], share=share),

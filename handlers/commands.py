@@ -97,7 +97,14 @@ def register(app: App, rt: Runtime) -> None:
                 return form
             rt.gateway.open_view(command["trigger_id"], form)
             return None
-        return commands.not_ready(parsed, lang)
+        if parsed.name == "digest":
+            with transaction(rt.factory) as session:
+                text = commands.digest_now(
+                    session, parsed.args.get("name"), team, rt.taxonomy, rt.bot.url, now
+                )
+            rt.worker.kick()
+            return text_message(text)
+        return None
 
     def _permalink(case: Any) -> str:
         return rt.gateway.permalink(case.slack_channel, case.root_ts)

@@ -258,3 +258,22 @@ def test_forget_a_customer_after_confirmation(bot: Harness) -> None:
             session.scalars(select(Event).where(Event.kind == "customer_forgotten")).first()
             is not None
         )
+
+
+def test_digest_now_posts_or_says_why_not(make_bot: Any) -> None:
+    bot = make_bot()
+    _, answers = run(bot, "digest now")
+    assert "digest" in block_text(answers[0]).lower() and "config" in block_text(answers[0]).lower()
+
+
+def test_digest_now_posts_the_configured_digest(make_bot: Any) -> None:
+    bot = make_bot(
+        digests=[{"name": "daily", "channel": TRIAGE, "schedule": "30 9 * * 1-5", "period": "day"}]
+    )
+    seed(bot, 2)
+    assert "Only managers can use `/triage digest`" in run(bot, "digest now", user=AGENT)[0]
+    before = len(bot.emulator.channel_messages(TRIAGE))
+    _, answers = run(bot, "digest now")
+    assert answers and "daily" in block_text(answers[0])
+    bot.wait_idle()
+    assert len(bot.emulator.channel_messages(TRIAGE)) == before + 1
