@@ -99,6 +99,14 @@ def refuse_unless_manager(actor: Actor, action: str) -> ActionResult | None:
     return _manager_only(actor, action)
 
 
+def _open_case(session: Session, case_id: int, actor: Actor) -> Case | ActionResult:
+    """The case to act on, if it exists and is open; else why not."""
+    case = _case(session, case_id, actor)
+    if isinstance(case, ActionResult):
+        return case
+    return _open(case, actor) or case
+
+
 def _open(case: Case, actor: Actor) -> ActionResult | None:
     return None if case.status in OPEN_STATES else ActionResult(False, t(actor.lang, "case_closed"))
 
@@ -134,12 +142,9 @@ def home_opened(session: Session, user_id: str, now: datetime) -> None:
 
 def release(session: Session, case_id: int, actor: Actor) -> ActionResult:
     """The owner gives the case back (a manager may release anyone's)."""
-    case = _case(session, case_id, actor)
+    case = _open_case(session, case_id, actor)
     if isinstance(case, ActionResult):
         return case
-    refused = _open(case, actor)
-    if refused:
-        return refused
     if case.owner_id is None or (case.owner_id != actor.user_id and not actor.manager):
         return ActionResult(False, t(actor.lang, "not_owner_release"))
     previous = case.owner_id
@@ -197,12 +202,9 @@ def log_contact(
     override: bool = False,
 ) -> ActionResult:
     """Record a try to reach the customer (anyone may); unclaimed, the person who tried owns it."""
-    case = _case(session, case_id, actor)
+    case = _open_case(session, case_id, actor)
     if isinstance(case, ActionResult):
         return case
-    refused = _open(case, actor)
-    if refused:
-        return refused
     errors: dict[str, str] = {}
     when = attempted_at or actor.now
     if when > actor.now + timedelta(minutes=5):
@@ -326,12 +328,9 @@ def escalate(
     session: Session, case_id: int, actor: Actor, taxonomy: Taxonomy, reason: str = ""
 ) -> ActionResult:
     """Tell the managers now (anyone may), by DM, and say so in the thread."""
-    case = _case(session, case_id, actor)
+    case = _open_case(session, case_id, actor)
     if isinstance(case, ActionResult):
         return case
-    refused = _open(case, actor)
-    if refused:
-        return refused
     dm = t(
         actor.lang,
         "escalated_dm",

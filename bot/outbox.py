@@ -143,6 +143,17 @@ class _Wait(Exception):
     """The row cannot go yet (its case has no root message); try again shortly."""
 
 
+def _threaded_case(session: Session, row: OutboxMessage) -> tuple[Case, str] | None:
+    """The case a row belongs to and its root message's ts, once that exists (None: erased)."""
+    assert row.case_id is not None
+    case = session.get(Case, row.case_id)
+    if case is None:
+        return None
+    if not case.root_ts:
+        raise _Wait(f"case {case.id} has no root message yet")
+    return case, case.root_ts
+
+
 class OutboxDispatcher:
     """Delivers due outbox rows through the gateway, in order per case, with backoff."""
 
@@ -280,27 +291,23 @@ class OutboxDispatcher:
                 row.channel, message.text, message.blocks, metadata=metadata
             )
         if row.kind == "reply":
-            assert row.case_id is not None
-            case = session.get(Case, row.case_id)
-            if case is None:
+            found = _threaded_case(session, row)
+            if found is None:
                 return None
-            if not case.root_ts:
-                raise _Wait(f"case {case.id} has no root message yet")
+            case, root_ts = found
             return self._post(
                 row,
                 payload["text"],
                 payload.get("blocks"),
-                thread_ts=case.root_ts,
+                thread_ts=root_ts,
                 broadcast=bool(payload.get("broadcast")),
             )
         if row.kind == "case_link":
-            assert row.case_id is not None
-            case = session.get(Case, row.case_id)
-            if case is None:
+            found = _threaded_case(session, row)
+            if found is None:
                 return None
-            if not case.root_ts:
-                raise _Wait(f"case {case.id} has no root message yet")
-            link = self.gateway.permalink(case.slack_channel, case.root_ts)
+            case, root_ts = found
+            link = self.gateway.permalink(case.slack_channel, root_ts)
             text = str(payload["text"]).replace("{link}", link)
             if self.gateway.post_ephemeral(row.channel, payload["user"], text):
                 return None
