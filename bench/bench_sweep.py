@@ -8,7 +8,7 @@ half of them claimed), then measures in the same run:
 - the due-rows query alone, as raw SQL (median of 5), the baseline;
 - a sweep with nothing due (what every process pays on each pass);
 - the full sweep of the due cases: claim, compose, queue the Slack messages, record events
-  (median of 3, the due rows reset in between).
+  (median of 5, the due rows reset in between).
 The cost must follow the due rows, not the open cases: the (status, due_at) index does that.
 """
 
@@ -198,7 +198,7 @@ def scenario(url: str, cases: int, due: int) -> dict[str, float]:
         for _ in range(5)
     ]
     sweep_times = []
-    for _ in range(3):
+    for _ in range(5):
         reset(engine)
         clock = ManualClock(NOW)
         sent: list[int] = []

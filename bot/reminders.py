@@ -441,8 +441,7 @@ class _Notice:
         self.events.append(
             {"case_id": self.case.id, "kind": kind, "actor": "system", "data": data}
             | {"created_at": self.now}
-        )
-        metrics.count_notice(kind, data)  # reminders, escalations, expiries: counted here
+        )  # counted in the metrics by send_claimed, once its transaction has committed
 
     def _reminder(self, count: int) -> None:
         text = t(self.lang, "reminder", **self._common(relative=self._rel())) + " " + self._state()
@@ -515,7 +514,7 @@ class _Notice:
     def _overdue(self, n: int) -> None:
         span = _span(self.lang, self.now - self.case.deadline_at)
         text = t(self.lang, "overdue_still", **self._common(owner=self._owner_text(), span=span))
-        self._say(text, to_owner=True)
+        self._say(text)
         self._escalate(text, self._all_targets())
         self._event("escalated", reasons=["overdue"], n=n)
 
@@ -534,7 +533,7 @@ class _Notice:
 
     def _queue(self, team_url: str | None) -> None:
         # Plain mrkdwn text, no blocks: short notices with nothing to lay out, and a sweep may
-        # queue thousands of them (Block Kit models cost more than the database work).
+        # queue a thousand of them at once.
         session, now, lang, team = self.session, self.now, self.lang, self.team
         link = thread_link(team_url, self.case) if team_url else None
         footer = "\n" + t(lang, "open_thread_link", link=link) if link else ""

@@ -805,6 +805,9 @@ def _seconds(session: Session, start: Any, end: Any) -> Any:
 def _median(session: Session, values: Any) -> float | None:
     """The median of a one-column subquery, in SQL on both databases (no percentile on SQLite)."""
     column = values.c.value
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.scalar(select(func.percentile_cont(0.5).within_group(column)))
+        return None if found is None else float(found)
     n = int(
         session.scalar(select(func.count()).select_from(values).where(column.is_not(None))) or 0
     )
@@ -865,22 +868,33 @@ def median_time_to_first_contact(session: Session, start: datetime, end: datetim
 
 def fatigued_customers(session: Session, since: datetime, threshold: int) -> int:
     """Customers surveyed or contacted more than `threshold` times since `since`."""
-    # Grouped per table first (each an index range per customer), then added up.
-    per_table = union_all(
+    # Customers over the threshold on surveys alone, plus those whom contact attempts push over
+    # it: the big grouping (verdicts) is done once, and only the few contacted customers are
+    # joined to it.
+    surveyed = (
         select(Verdict.customer_id.label("customer_id"), func.count().label("n"))
         .where(Verdict.received_at >= since, Verdict.consent.is_(True))
-        .group_by(Verdict.customer_id),
-        select(ContactAttempt.customer_id.label("customer_id"), func.count().label("n"))
+        .group_by(Verdict.customer_id)
+        .cte("surveyed")
+    )
+    contacted = (
+        select(ContactAttempt.customer_id.label("customer_id"), func.count().label("k"))
         .where(ContactAttempt.attempted_at >= since)
-        .group_by(ContactAttempt.customer_id),
-    ).subquery()
-    over = (
-        select(per_table.c.customer_id)
-        .group_by(per_table.c.customer_id)
-        .having(func.sum(per_table.c.n) > threshold)
+        .group_by(ContactAttempt.customer_id)
         .subquery()
     )
-    return int(session.scalar(select(func.count()).select_from(over)) or 0)
+    surveys = func.coalesce(surveyed.c.n, 0)
+    on_surveys = select(func.count()).select_from(surveyed).where(surveyed.c.n > threshold)
+    pushed_over = (
+        select(func.count())
+        .select_from(
+            contacted.outerjoin(surveyed, surveyed.c.customer_id == contacted.c.customer_id)
+        )
+        .where(surveys <= threshold, surveys + contacted.c.k > threshold)
+    )
+    return int(
+        session.scalar(select(on_surveys.scalar_subquery() + pushed_over.scalar_subquery())) or 0
+    )
 
 
 def load_per_owner(session: Session) -> list[tuple[str, int]]:

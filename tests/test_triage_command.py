@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot import case_actions
 from bot.render import CLAIM_ACTION, LIST_MORE_ACTION
+from storage.db import transaction
 from storage.models import Case, Customer, Event, Verdict, VerdictCount
 from tests.conftest import AGENT, AGENT2, MANAGER, TRIAGE, Harness, block_text
 
@@ -171,17 +173,33 @@ def test_stats_figures(bot: Harness) -> None:
                 "received_at": old,
             }
         )
+    for i in range(3):  # surveyed three times: fatigued on surveys alone (threshold 2)
+        bot.post_webhook({"text": f"Still no refund ({i}).", "customer": "FAT-1", "consent": True})
+    for i in range(2):  # twice, plus a call below: pushed over the threshold by the contact
+        bot.post_webhook({"text": f"Coverage is bad ({i}).", "customer": "FAT-2", "consent": True})
+    bot.wait_idle()
+    with bot.rt.factory() as session:
+        fat2 = (
+            session.scalars(select(Case).join(Case.customer).where(Customer.ref == "account:FAT-2"))
+            .one()
+            .id
+        )
+    with transaction(bot.rt.factory) as session:
+        case_actions.log_contact(
+            session, fat2, bot.rt.actor(AGENT2), "phone", "no_answer", None, None
+        )
     bot.wait_idle()
     bot.click(bot.cards()[0]["ts"], CLAIM_ACTION, AGENT)
     bot.wait_idle()
     _, answers = run(bot, "stats 30d")
     text = block_text(answers[0])
     assert "Triage stats, last 30 days" in text
-    assert "Price and billing: *3* (+3)" in text
-    assert "Network quality: *2* (-2)" in text
-    assert "Cases opened: *9*" in text
+    assert "Price and billing: *6* (+6)" in text
+    assert "Network quality: *4* (0)" in text  # 2 + FAT-2's 2 now, the 4 old ones before
+    assert "Cases opened: *11*" in text
+    assert "Customers with survey fatigue: *2*" in text
     assert "Overdue now: *0*" in text
-    assert "<@U0AGENT> 1" in text
+    assert "<@U0AGENT> 1" in text and "<@U0AGENT2> 1" in text
 
 
 def test_export_is_a_csv_in_the_managers_dm(make_bot: Any) -> None:
