@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import guidance, outbox, reminders
+from bot import cases, guidance, outbox, reminders
 from bot.cases import ActionResult
 from bot.config import TeamConfig
 from bot.durations import Duration
@@ -32,7 +32,6 @@ RESOLUTIONS = (
     "not_reached_written_followup",
 )
 SNOOZE_CHOICES = ("PT1H", "PT4H", "P1D", "P2D", "P7D")
-DEFAULT_SNOOZE_LIMIT = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -283,16 +282,6 @@ def add_note(
     return _record(session, case, actor, "note", reply, text=text, override=bool(warning))
 
 
-def snooze_limit(team: TeamConfig) -> timedelta:
-    """The longest snooze a non-manager may set (from the policy when it says so)."""
-    limit = getattr(team.policy, "snooze_max", None)
-    if isinstance(limit, Duration):
-        return limit.total
-    if isinstance(limit, timedelta):
-        return limit
-    return DEFAULT_SNOOZE_LIMIT
-
-
 def snooze(
     session: Session, case_id: int, actor: Actor, length: Duration, reason: str
 ) -> ActionResult:
@@ -305,9 +294,9 @@ def snooze(
         return refused
     if not reason.strip():
         return ActionResult(False, errors={"reason": t(actor.lang, "need_reason")})
-    limit = snooze_limit(actor.team)
-    if length.total > limit and not actor.manager:
-        hours = round(limit.total_seconds() / 3600)
+    limit = actor.team.policy.snooze_limit(actor.manager)
+    if limit is not None and length.total > limit.total:
+        hours = round(limit.total.total_seconds() / 3600)
         return ActionResult(
             False, errors={"length": t(actor.lang, "snooze_too_long", limit=f"{hours} h")}
         )
@@ -405,4 +394,6 @@ def reopen(session: Session, case_id: int, actor: Actor) -> ActionResult:
         return ActionResult(False, t(actor.lang, "case_other_open", id=other.id))
     case.status = "claimed" if case.owner_id else "open"
     case.closed_at, case.outcome = None, None
+    # A fresh deadline: the old one has passed or fired, and the team needs the time again.
+    case.deadline_at = cases.deadline_for(actor.team, actor.now, case.severity, case.primary_reason)
     return _record(session, case, actor, "reopened", t(actor.lang, "reopened", user=actor.user_id))

@@ -80,7 +80,7 @@ def record_opened(
         confidence=result.confidence,
     )
     outbox.enqueue_card(session, case, now)
-    reminders.reschedule(session, case, team, now)
+    reminders.reschedule(session, case, team, now, new=True)
 
 
 def record_joined(

@@ -176,15 +176,20 @@ def _overdue(
     return [Planned("overdue", f"{prefix}{n}{suffix}", due, {"n": n})]
 
 
-def reschedule(session: Session, case: Case, team: TeamConfig, now: datetime) -> None:
+def reschedule(
+    session: Session, case: Case, team: TeamConfig, now: datetime, *, new: bool = False
+) -> None:
     """Recompute a case's pending items from its state; call it in the transaction of any change.
 
     Items that no longer apply are cancelled, moved ones get their new time, sent ones are never
     sent again; a closed case keeps none. A snooze that ends less than `final_warning` before
     the deadline (or after it) pushes the deadline to `final_warning` after the snooze ends.
     """
-    session.flush()  # the change's own event and contact attempt must count
-    rows = queries.schedule_of_case(session, case.id)
+    # A case just opened has no schedule, no contact and no human touch yet: nothing to read,
+    # which keeps bulk imports from querying (and flushing) once per new case.
+    if not new:
+        session.flush()  # the change's own event and contact attempt must count
+    rows = [] if new else queries.schedule_of_case(session, case.id)
     wanted: list[Planned] = []
     if case.status in OPEN_STATES:
         snoozed = case.snoozed_until if case.snoozed_until and case.snoozed_until > now else None
@@ -192,7 +197,9 @@ def reschedule(session: Session, case: Case, team: TeamConfig, now: datetime) ->
             latest = team.hours.add(snoozed, team.policy.final_warning)
             if latest > case.deadline_at:
                 case.deadline_at = latest
-        attempts, _ = queries.contact_counts(session, {case.id}).get(case.id, (0, 0))
+        attempts, _ = (
+            (0, 0) if new else queries.contact_counts(session, {case.id}).get(case.id, (0, 0))
+        )
         facts = CaseFacts(
             status=case.status,
             opened_at=case.opened_at,
@@ -200,7 +207,7 @@ def reschedule(session: Session, case: Case, team: TeamConfig, now: datetime) ->
             owner_id=case.owner_id,
             snoozed_until=case.snoozed_until,
             attempts=attempts,
-            last_touch=queries.last_touch(session, case.id),
+            last_touch=None if new else queries.last_touch(session, case.id),
         )
         wanted = plan(team, facts, {r.key for r in rows if r.status == "sent"}, now)
     by_key = {row.key: row for row in rows}

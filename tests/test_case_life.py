@@ -75,7 +75,7 @@ def test_reminder_escalation_final_warning_and_loud_expiry_in_order_once_each(
     # The card says it expired, and can no longer be claimed.
     card = bot.emulator.message(TRIAGE, case.root_ts)
     assert card is not None
-    assert "Expired" in block_text(card)
+    assert "Closed at the deadline: expired without action" in block_text(card)
     assert CLAIM_ACTION not in buttons(card)
 
     with bot.rt.factory() as session:

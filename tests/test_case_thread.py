@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import render
-from storage.models import Case, ContactAttempt, Event
+from storage.models import Case, CaseSchedule, ContactAttempt, Event
 from tests.conftest import AGENT, AGENT2, MANAGER, TRIAGE, Harness, block_text, buttons
 
 FORMER = "Customer: jean@example.fr\nStatus: former\nConsent: yes\nLe SAV a gardé mon téléphone trois fois."
@@ -149,12 +149,19 @@ def test_resolve_needs_owner_or_manager_and_an_honest_outcome(bot: Harness) -> N
     assert any(
         "What the customer was told: Explained the repair delays" in r for r in replies(bot, card)
     )
-    # Reopen by the owner.
+    # Reopen by the owner: a fresh deadline, and its reminders are planned again.
+    with bot.rt.factory() as session:
+        old_deadline = session.scalars(select(Case)).one().deadline_at
     bot.click(card["ts"], render.REOPEN_ACTION, AGENT)
     bot.wait_idle()
     with bot.rt.factory() as session:
         case = session.scalars(select(Case)).one()
         assert (case.status, case.outcome) == ("claimed", None)
+        assert case.deadline_at >= old_deadline  # equal when both fall outside business hours
+        pending = session.scalars(
+            select(CaseSchedule).where(CaseSchedule.status == "pending")
+        ).all()
+        assert any(row.kind == "deadline" for row in pending)
 
 
 def test_assign_is_for_managers_and_tells_the_new_owner(bot: Harness) -> None:

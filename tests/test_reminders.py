@@ -215,7 +215,9 @@ def test_a_case_life_in_business_time(life: Callable[..., Life]) -> None:
     assert any(":hourglass:" in m["text"] for m in bot.emulator.channel_messages(TRIAGE))
     assert len(bot.dms(AGENT)) == 3 and len(bot.dms(MANAGER)) == 3
     card = bot.emulator.message(TRIAGE, expired.root_ts or "")
-    assert card is not None and "Expired" in str(card["blocks"])
+    assert card is not None and "Closed at the deadline: expired without action" in str(
+        card["blocks"]
+    )
 
     assert bot.system_events(case_id) == [
         "escalated",
