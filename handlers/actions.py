@@ -127,20 +127,20 @@ def register(app: App, rt: Runtime) -> None:
         "escalate": lambda c: render.escalate_modal(c, rt.taxonomy, team.language),
     }
 
-    @app.action(render.CONTACT_ACTION)
-    def on_contact(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        open_form(body, int(action.get("value") or 0), forms["contact"])
+    def form_button(name: str) -> Callable[..., None]:
+        def on_click(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+            ack()
+            open_form(body, int(action.get("value") or 0), forms[name])
 
-    @app.action(render.NOTE_ACTION)
-    def on_note(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        open_form(body, int(action.get("value") or 0), forms["note"])
+        return on_click
 
-    @app.action(render.RESOLVE_ACTION)
-    def on_resolve(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        open_form(body, int(action.get("value") or 0), forms["resolve"])
+    # The card's buttons that open a form about the case.
+    for action_id, name in (
+        (render.CONTACT_ACTION, "contact"),
+        (render.NOTE_ACTION, "note"),
+        (render.RESOLVE_ACTION, "resolve"),
+    ):
+        app.action(action_id)(form_button(name))
 
     @app.action(render.MORE_ACTION)
     def on_more(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
