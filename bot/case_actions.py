@@ -15,6 +15,7 @@ from bot.cases import ActionResult
 from bot.config import TeamConfig
 from bot.durations import Duration
 from bot.i18n import t
+from bot.permissions import manager_mentions
 from bot.render import format_time, text_message
 from bot.taxonomy import Taxonomy
 from storage import queries
@@ -79,16 +80,14 @@ def _owner_or_manager(case: Case, actor: Actor, action: str) -> ActionResult | N
 def _manager_only(actor: Actor, action: str) -> ActionResult | None:
     if actor.manager:
         return None
-    managers = ", ".join(
-        f"<@{m}>" if m.startswith(("U", "W")) else f"<!subteam^{m}>" for m in actor.team.managers
-    )
+    managers = manager_mentions(actor.team)
     return ActionResult(
         False,
         t(
             actor.lang,
             "need_manager",
             action=t(actor.lang, f"verb_{action}"),
-            managers=managers or "-",
+            managers=managers,
         ),
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot import cases, digests, erasure
 from bot.config import TeamConfig, describe
 from bot.i18n import t
+from bot.permissions import manager_mentions
 from bot.render import (
     Message,
     case_card,
@@ -122,10 +123,9 @@ def usage(lang: str) -> str:
 
 def refusal(command: Command, team: TeamConfig) -> str:
     """Why a non-manager cannot run a manager command, and who can."""
-    managers = ", ".join(
-        f"<@{m}>" if m.startswith(("U", "W")) else f"<!subteam^{m}>" for m in team.managers
+    return t(
+        team.language, "cmd_managers_only", command=command.name, managers=manager_mentions(team)
     )
-    return t(team.language, "cmd_managers_only", command=command.name, managers=managers or "-")
 
 
 def list_page(

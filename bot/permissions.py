@@ -14,6 +14,12 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 300
 
 
+def manager_mentions(team: TeamConfig) -> str:
+    """The managers as Slack mentions (people and user groups), to say who can do something."""
+    mentions = [f"<@{m}>" if m.startswith(("U", "W")) else f"<!subteam^{m}>" for m in team.managers]
+    return ", ".join(mentions) or "-"
+
+
 class Managers:
     """Answers "is this user a manager?" from the config, expanding user groups through Slack."""
 

@@ -13,6 +13,7 @@ from bot import outbox, slack_intake
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
+from bot.forms import form_values
 from bot.i18n import t
 from bot.intake import ingest
 from bot.render import send_to_triage_modal
@@ -60,17 +61,6 @@ def open_form(
     return Opened(view=view)
 
 
-def _value(values: dict[str, Any], block: str) -> str | None:
-    element = (values.get(block) or {}).get("value") or {}
-    if "selected_option" in element:
-        option = element.get("selected_option") or {}
-        return option.get("value")
-    if "selected_date" in element:
-        return element.get("selected_date")
-    value = element.get("value")
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def submit(
     factory: sessionmaker[Session],
     classifier: OfflineClassifier,
@@ -84,19 +74,19 @@ def submit(
     Returns Slack's `errors` (block id -> message) to show in the form, empty when accepted.
     """
     lang = team.language
-    values = (view.get("state") or {}).get("values") or {}
+    values = form_values(view)
     errors: dict[str, str] = {}
-    ref_text = _value(values, "ref")
+    ref_text = values.get("ref")
     ref = normalise_ref(ref_text, team.default_country) if ref_text else None
     if ref_text and ref is None:
         errors["ref"] = t(lang, "modal_bad_ref")
-    score_text = _value(values, "score")
+    score_text = values.get("score")
     if score_text and not (score_text.isdigit() and int(score_text) <= 10):
         errors["score"] = t(lang, "modal_bad_score")
-    consent = _value(values, "consent")
+    consent = values.get("consent")
     if consent not in ("yes", "no"):
         errors["consent"] = t(lang, "modal_need_consent")
-    churned = _value(values, "churned_on")
+    churned = values.get("churned_on")
     if churned:
         try:
             date.fromisoformat(churned)
@@ -115,8 +105,8 @@ def submit(
         payload = held.payload
         channel = str(payload["channel"])
         base = slack_intake.to_input(payload["message"], channel, team, source=KIND)
-        status = _value(values, "status")
-        channel_choice = _value(values, "channel")
+        status = values.get("status")
+        channel_choice = values.get("channel")
         # What the person confirmed in the form wins over what was read from the message.
         item = replace(
             base,
@@ -127,7 +117,7 @@ def submit(
             scale="nps" if score_text else None,
             consent=consent == "yes",
             churned_on=churned,
-            origin=_value(values, "source"),
+            origin=values.get("source"),
         )
         now = clock.now()
         result = ingest(session, item, classifier, team, now)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -14,29 +13,10 @@ from bot import case_actions, cases, classification, outbox, render
 from bot.app import Runtime
 from bot.cases import ActionResult
 from bot.durations import parse_duration
+from bot.forms import form_values
 from bot.i18n import t
 from bot.slack_gateway import SlackDeliveryError
 from storage.db import transaction
-
-
-def _values(view: dict[str, Any]) -> dict[str, Any]:
-    """block id -> what the person entered or picked, whatever the input type."""
-    out: dict[str, Any] = {}
-    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
-        element = (actions or {}).get("value") or {}
-        if "selected_option" in element:
-            out[block_id] = (element.get("selected_option") or {}).get("value")
-        elif "selected_options" in element:
-            out[block_id] = [o.get("value") for o in element.get("selected_options") or []]
-        elif "selected_user" in element:
-            out[block_id] = element.get("selected_user")
-        elif "selected_date_time" in element:
-            stamp = element.get("selected_date_time")
-            out[block_id] = datetime.fromtimestamp(int(stamp), UTC) if stamp else None
-        else:
-            value = element.get("value")
-            out[block_id] = value.strip() if isinstance(value, str) and value.strip() else None
-    return out
 
 
 def _case_id(view: dict[str, Any]) -> int:
@@ -176,7 +156,7 @@ def register(app: App, rt: Runtime) -> None:
     def submitted(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], run: Callable[..., ActionResult]
     ) -> None:
-        values = _values(view)
+        values = form_values(view)
         with transaction(rt.factory) as session:
             result = run(session, _case_id(view), rt.actor(body["user"]["id"]), values)
         if result.errors:
