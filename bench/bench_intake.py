@@ -89,7 +89,8 @@ class Databases:
     """A new empty database per phase: a SQLite file, or a PostgreSQL schema (dropped at the end)."""
 
     def __init__(self, base: str | None, tmp: Path) -> None:
-        self.base, self.tmp, self.schemas, self.count = base, tmp, [], 0
+        self.base, self.tmp, self.count = base, tmp, 0
+        self.schemas: list[str] = []
 
     def fresh(self) -> str:
         self.count += 1

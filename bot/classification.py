@@ -69,11 +69,11 @@ def store(
     result: ClassifierResult,
     now: datetime,
     actor: str | None = None,
-) -> Classification:
+) -> None:
     """Record a classifier's result for a verdict, with what produced it."""
     cached = result.backend == "llm" and not result.prompt_tokens and not result.completion_tokens
     metrics.CLASSIFICATIONS.labels(result.backend, "cached" if cached else "ok").inc()
-    row = Classification(
+    row = dict(
         verdict_id=verdict_id,
         backend=result.backend,
         model=result.model,
@@ -97,11 +97,10 @@ def store(
         actor=actor,
         created_at=now,
     )
-    session.add(row)
+    queries.add_classification(session, row)
     verdict = session.get(Verdict, verdict_id)  # in the session already: no query
     if verdict is not None:
         queries.count_reason_change(session, verdict, result.primary_reason)
-    return row
 
 
 def after_intake(

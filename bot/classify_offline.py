@@ -219,6 +219,7 @@ class _Doc:
     vocab: list[str] = field(default_factory=list)
     clause_of: list[int] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
+    _keys: tuple[set[str], set[str]] | None = None  # lookup_keys(), computed once
 
     @classmethod
     def build(cls, text: str) -> _Doc:
@@ -252,6 +253,22 @@ class _Doc:
         for pos, tok in enumerate(tokens):
             index.setdefault(tok, []).append(pos)
         return cls(tokens, sentence_of, sentences, index, sorted(index), clause_of, spans)
+
+    def lookup_keys(self) -> tuple[set[str], set[str]]:
+        """What a term's first word may be to match here: each word, also without a plural's
+        "s", "x" or "es" (the rule of _word_ok, reversed), and each word's every prefix."""
+        if self._keys is None:
+            exact: set[str] = set()
+            prefixes: set[str] = set()
+            for token in self.index:
+                exact.add(token)
+                if token.endswith(("s", "x")):
+                    exact.add(token[:-1])
+                if token.endswith("es"):
+                    exact.add(token[:-2])
+                prefixes.update(token[:k] for k in range(1, len(token) + 1))
+            self._keys = (exact, prefixes)
+        return self._keys
 
     def surface(self, start: int, length: int) -> str:
         """The words at token positions [start, start+length) as the customer wrote them."""
@@ -322,20 +339,12 @@ def _candidates(doc: _Doc, terms: Sequence[_Term]) -> list[_Term]:
     """The terms whose first word occurs in the document: looking up the document's words in an
     index of terms costs far less than trying every term of every reason."""
     exact, prefix = _first_word_index(terms)
+    exact_keys, prefix_keys = doc.lookup_keys()
     found: set[int] = set()
-    for token in doc.index:
-        # _word_ok accepts a pattern plus "s", "x" or "es"; this is the same rule, reversed.
-        variants = [token]
-        if token.endswith(("s", "x")):
-            variants.append(token[:-1])
-        if token.endswith("es"):
-            variants.append(token[:-2])
-        for variant in variants:
-            found.update(exact.get(variant, ()))
-        for k in range(1, len(token) + 1):
-            hits = prefix.get(token[:k])
-            if hits:
-                found.update(hits)
+    for key in exact.keys() & exact_keys:
+        found.update(exact[key])
+    for key in prefix.keys() & prefix_keys:
+        found.update(prefix[key])
     return [terms[i] for i in sorted(found)]
 
 

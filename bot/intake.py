@@ -17,7 +17,6 @@ from bot.masking import mask
 from bot.verdict_parsing import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict
 from storage import queries
 from storage.models import Case, Customer, Verdict
-from storage.models import CustomerRef as StoredRef
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +194,12 @@ def _store(
             slack_ts=item.slack_ts,
             author_id=item.author_id,
         )
-    session.add_all([entry.verdict for entry in pending if entry.verdict is not None])
+    new_verdicts = [entry.verdict for entry in pending if entry.verdict is not None]
+    for verdict, verdict_id in zip(
+        new_verdicts, queries.allocate_ids(session, Verdict, len(new_verdicts)), strict=True
+    ):
+        verdict.id = verdict_id
+    session.add_all(new_verdicts)
     session.flush()
     for entry in pending:
         assert entry.verdict is not None and entry.result is not None
@@ -237,20 +241,27 @@ def _resolve_customers(session: Session, pending: list[_Pending], now: datetime)
             if item.churned_on:
                 customer.churned_on = item.churned_on
         entry.customer = customer
+    for customer, customer_id in zip(
+        created, queries.allocate_ids(session, Customer, len(created)), strict=True
+    ):
+        customer.id = customer_id
     session.add_all(created)
     session.flush()
-    new_refs: list[StoredRef] = []
+    new_refs: list[dict[str, object]] = []
     for entry in pending:
         assert entry.customer is not None
         for ref in entry.item.refs if entry.consent else ():
             if ref.key not in known_refs:
                 known_refs.add(ref.key)
                 new_refs.append(
-                    StoredRef(
-                        customer_id=entry.customer.id, ref=ref.key, kind=ref.kind, created_at=now
-                    )
+                    {
+                        "customer_id": entry.customer.id,
+                        "ref": ref.key,
+                        "kind": ref.kind,
+                        "created_at": now,
+                    }
                 )
-    session.add_all(new_refs)
+    queries.add_customer_refs(session, new_refs)
 
 
 def _open_or_join(
@@ -272,6 +283,10 @@ def _open_or_join(
             open_cases[entry.customer.id] = case
             opened.append((case, entry))
             entry.opened = True
+    for (case, _), case_id in zip(
+        opened, queries.allocate_ids(session, Case, len(opened)), strict=True
+    ):
+        case.id = case_id
     session.add_all([case for case, _ in opened])
     session.flush()
     for case, entry in opened:

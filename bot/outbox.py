@@ -51,10 +51,20 @@ HomeRenderer = Callable[[Session, str], dict[str, Any]]
 DigestSender = Callable[[Session, OutboxMessage], str | None]
 
 
-def _queue(session: Session, now: datetime, **fields: Any) -> OutboxMessage:
-    row = OutboxMessage(next_attempt_at=now, created_at=now, **fields)
-    session.add(row)
-    return row
+def _queue(
+    session: Session,
+    now: datetime,
+    *,
+    kind: str,
+    channel: str,
+    payload: dict[str, Any],
+    case_id: int | None = None,
+    thread_ts: str | None = None,
+) -> None:
+    row = {"kind": kind, "case_id": case_id, "channel": channel, "thread_ts": thread_ts}
+    queries.add_outbox(
+        session, row | {"payload": payload, "next_attempt_at": now, "created_at": now}
+    )
 
 
 def enqueue_card(session: Session, case: Case, now: datetime) -> None:

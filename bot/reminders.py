@@ -40,7 +40,7 @@ from bot.render import Message, format_time, thread_link
 from bot.taxonomy import Taxonomy
 from storage import queries
 from storage.db import transaction
-from storage.models import OPEN_STATES, Case, CaseSchedule
+from storage.models import OPEN_STATES, Case
 
 log = logging.getLogger(__name__)
 
@@ -221,17 +221,18 @@ def reschedule(
     for item in wanted:
         existing = by_key.get(item.key)
         if existing is None:
-            session.add(
-                CaseSchedule(
-                    case_id=case.id,
-                    kind=item.kind,
-                    key=item.key,
-                    due_at=item.due_at,
-                    status="pending",
-                    attempts=0,
-                    data=item.data,
-                    created_at=now,
-                )
+            queries.add_schedule_item(
+                session,
+                {
+                    "case_id": case.id,
+                    "kind": item.kind,
+                    "key": item.key,
+                    "due_at": item.due_at,
+                    "status": "pending",
+                    "attempts": 0,
+                    "data": item.data,
+                    "created_at": now,
+                },
             )
         elif existing.status != "sent":
             existing.status, existing.due_at, existing.data = "pending", item.due_at, item.data

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import time
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             **kwargs,
         )
 
+        if database and database != ":memory:":
+            _WRITERS[engine] = WriterQueue(Path(database + "-writers"))
+
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
@@ -41,16 +49,75 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects readable after commit, and write the daily verdict
-    counts noted during the transaction just before it commits."""
+    counts and the queued appends (storage/appends.py) just before it commits."""
+    from storage import appends
     from storage.queries import flush_count_deltas
 
     factory = sessionmaker(engine, expire_on_commit=False)
+    appends.install(factory)
 
     @event.listens_for(factory, "before_commit")
     def _counts(session: Session) -> None:
         flush_count_deltas(session)
+        appends.write_pending(session)
 
     return factory
+
+
+class WriterQueue:
+    """Lets one write transaction at a time at a SQLite file: a lock between the threads of a
+    process and an `flock` on a file beside the database between processes.
+
+    SQLite's own busy handler makes a waiting writer sleep, up to 100 ms a try, while others
+    keep taking the lock: under a burst of clicks a few waited a second. Here a waiter wakes
+    within a millisecond of the lock being free. SQLite's lock stays the guarantee; this is
+    only the queue in front of it.
+    """
+
+    POLL_SECONDS = 0.0005
+    TIMEOUT_SECONDS = 30.0
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Wait for this process's turn, then every other process's; re-entrant in a thread."""
+        if not self._lock.acquire(timeout=self.TIMEOUT_SECONDS):
+            raise TimeoutError("waited 30 s for the SQLite write lock")
+        try:
+            self._depth += 1
+            if self._depth == 1:
+                self._lock_file()
+            try:
+                yield
+            finally:
+                if self._depth == 1 and self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._depth -= 1
+        finally:
+            self._lock.release()
+
+    def _lock_file(self) -> None:
+        if self._fd is None or self._pid != os.getpid():  # a forked child needs its own file
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        deadline = time.monotonic() + self.TIMEOUT_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("waited 30 s for the SQLite write lock") from None
+                time.sleep(self.POLL_SECONDS)
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
@@ -60,8 +127,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     On SQLite the transaction takes the write lock at once (BEGIN IMMEDIATE): SQLite renders no
     SELECT ... FOR UPDATE, and the driver would otherwise start the transaction only at the first
     write, after the reads that decided it, so two clicks could both see a case unclaimed.
+    Writers queue in front of it (`WriterQueue`).
     """
-    with factory() as session, session.begin():
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(text("BEGIN IMMEDIATE"))
-        yield session
+    with factory() as session:
+        bind = session.get_bind()
+        queue = _WRITERS.get(bind) if isinstance(bind, Engine) else None
+        with queue.hold() if queue is not None else nullcontext(), session.begin():
+            if bind.dialect.name == "sqlite":
+                session.execute(text("BEGIN IMMEDIATE"))
+            yield session

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,8 +28,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from storage import appends
 from storage.models import (
     OPEN_STATES,
+    Base,
     Case,
     CaseSchedule,
     Classification,
@@ -71,10 +74,19 @@ def refs_of(session: Session, customer_id: int) -> set[str]:
     return set(session.scalars(query))
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint for an insert that may collide; the rows appended before it are written
+    first, so rolling it back drops only what was done inside."""
+    appends.write_pending(session)
+    with session.begin_nested():
+        yield
+
+
 def add_customer_ref(session: Session, customer_id: int, ref: str, kind: str, at: datetime) -> None:
     """Record one more reference for a customer, unless some customer already has it."""
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(CustomerRef(customer_id=customer_id, ref=ref, kind=kind, created_at=at))
     except IntegrityError:
         pass  # another verdict recorded it first; the reference stays with that customer
@@ -341,11 +353,51 @@ def case_for_update(session: Session, case_id: int) -> Case | None:
 
 def add_event(
     session: Session, case_id: int, kind: str, actor: str, at: datetime, **data: Any
-) -> Event:
-    """Append one event to a case's timeline."""
-    event = Event(case_id=case_id, kind=kind, actor=actor, data=data, created_at=at)
-    session.add(event)
-    return event
+) -> None:
+    """Append one event to a case's timeline (written with the session's next query or commit)."""
+    appends.append(
+        session,
+        Event,
+        {"case_id": case_id, "kind": kind, "actor": actor, "data": data, "created_at": at},
+    )
+
+
+def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
+    """`count` new primary keys for `model`, ascending. A batch of new rows with their ids set
+    goes in one executemany; the ORM inserts rows whose ids it must learn one statement each
+    on SQLite. PostgreSQL takes them from the id's sequence; SQLite after the highest id,
+    which no other writer can take meanwhile: transaction() holds the database's write lock."""
+    if count <= 0:
+        return []
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+        series = func.generate_series(1, count).table_valued("n")
+        return sorted(session.scalars(select(func.nextval(sequence)).select_from(series)))
+    highest = session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0
+    return list(range(highest + 1, highest + count + 1))
+
+
+def add_outbox(session: Session, row: dict[str, Any]) -> None:
+    """Queue one Slack write (kind, case_id, channel, thread_ts, payload, next_attempt_at,
+    created_at); written with the session's next query or commit, in the order queued."""
+    appends.append(session, OutboxMessage, row)
+
+
+def add_classification(session: Session, row: dict[str, Any]) -> None:
+    """Record one classifier result (every column of `classifications` but its id)."""
+    appends.append(session, Classification, row)
+
+
+def add_schedule_item(session: Session, row: dict[str, Any]) -> None:
+    """Add one pending reminder, escalation or deadline of a case."""
+    appends.append(session, CaseSchedule, row)
+
+
+def add_customer_refs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record references of customers known to be new (no other customer has them)."""
+    for row in rows:
+        appends.append(session, CustomerRef, row)
 
 
 def events_of(session: Session, case_id: int) -> list[Event]:
@@ -361,7 +413,7 @@ def insert_inbound(
 ) -> bool:
     """Insert-or-skip an inbound event; False when that key was already recorded."""
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(
                 InboundEvent(dedupe_key=dedupe_key, kind=kind, payload=payload, received_at=at)
             )
@@ -1267,7 +1319,7 @@ def digest_run_exists(session: Session, digest: str, period_start: datetime) -> 
 def insert_digest_run(session: Session, run: DigestRun) -> bool:
     """Insert-or-skip a digest run; False when another process recorded this period first."""
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(run)
     except IntegrityError:
         return False
@@ -1309,7 +1361,7 @@ def take_pace(session: Session, channel: str, now: float, interval: float, burst
         tat = session.scalar(select(SlackPace.tat).where(SlackPace.channel == channel))
         if tat is None:
             try:
-                with session.begin_nested():
+                with savepoint(session):
                     session.add(SlackPace(channel=channel, tat=now + interval))
                 return 0.0
             except IntegrityError:
@@ -1338,7 +1390,7 @@ def hold_pace(session: Session, channel: str, until: float, interval: float, bur
     )
     if result.rowcount == 0 and session.get(SlackPace, channel) is None:  # type: ignore[attr-defined]
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 session.add(SlackPace(channel=channel, tat=tat))
         except IntegrityError:
             pass
@@ -1552,7 +1604,7 @@ def start_maintenance(
     """Claim this period's run of a job: True for the one process that should run it (a run
     started before `stale_before` and never finished is taken over: its process died)."""
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(MaintenanceRun(job=job, period=period, started_at=now))
         return True
     except IntegrityError:
