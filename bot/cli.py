@@ -48,13 +48,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if settings.slack_app_token:
         rt = build_runtime(settings)
         log.info("Socket Mode: connecting to Slack (no public URL needed)")
-        run_socket_mode(rt)
+        run_socket_mode(rt, background=args.background)
         return 0
     # Fail at start, in the master, with one clear line, rather than in every worker.
     build_runtime(settings).close()
     if args.dev:
         rt = build_runtime(settings)
-        server = start_local(rt, args.host, port)
+        server = start_local(rt, args.host, port, background=args.background)
         log.info("HTTP (development server) on %s: POST /slack/events, GET /healthz", server.url)
         _wait_forever()
         return 0
@@ -64,7 +64,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port,
         args.workers,
     )
-    run_gunicorn(settings, args.host, port, args.workers, args.threads)
+    if not args.background:
+        log.info("background pass off: run `triage worker` to process intake and post to Slack")
+    run_gunicorn(settings, args.host, port, args.workers, args.threads, background=args.background)
     return 0
 
 
@@ -261,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
     serve.add_argument(
         "--dev", action="store_true", help="single-process development server instead of gunicorn"
+    )
+    serve.add_argument(
+        "--no-background",
+        dest="background",
+        action="store_false",
+        help="only answer requests: leave intake, reminders and Slack delivery to `triage worker` "
+        "processes (by default every serve process also runs that pass, so a small install "
+        "needs no worker)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -51,23 +51,37 @@ class LocalServer:
         self._server.server_close()
 
 
-def start_local(rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> LocalServer:
-    """Serve the bot over HTTP on loopback (sandbox, tests) and start its background worker."""
+def start_local(
+    rt: Runtime, host: str = "127.0.0.1", port: int = 0, *, background: bool = True
+) -> LocalServer:
+    """Serve the bot over HTTP on loopback (sandbox, tests) and start its background worker
+    (unless `background` is off: `triage worker` processes do that work)."""
     server = LocalServer(create_wsgi_app(create_bolt_app(rt), rt), host, port).start()
-    rt.worker.start()
+    if background:
+        rt.worker.start()
     return server
 
 
-def run_socket_mode(rt: Runtime) -> None:
+def run_socket_mode(rt: Runtime, *, background: bool = True) -> None:
     """Connect to Slack over a WebSocket (no public URL needed) until interrupted."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    rt.worker.start()
+    if background:
+        rt.worker.start()
     SocketModeHandler(create_bolt_app(rt), rt.settings.slack_app_token).start()
 
 
-def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
-    """Production HTTP: gunicorn workers, each with its own runtime and background worker."""
+def run_gunicorn(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    *,
+    background: bool = True,
+) -> None:
+    """Production HTTP: gunicorn workers, each with its own runtime and background worker
+    (unless `background` is off)."""
     from gunicorn.app.base import BaseApplication
 
     class _Application(BaseApplication):
@@ -86,7 +100,8 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads
         def load(self) -> Callable[..., Any]:
             # Runs in each worker after the fork: connections and threads must not cross a fork.
             rt = build_runtime(settings)
-            rt.worker.start()
+            if background:
+                rt.worker.start()
             return create_wsgi_app(create_bolt_app(rt), rt)
 
     _Application().run()

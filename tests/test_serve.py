@@ -43,13 +43,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def test_gunicorn_workers_turn_verdicts_into_cards_once_each(
-    tmp_path: Path, database_url: str, emulator: SlackEmulator
-) -> None:
+def _env(tmp_path: Path, database_url: str, emulator: SlackEmulator, secret: str) -> dict[str, str]:
     config = tmp_path / "triage.yaml"
     config.write_text(yaml.safe_dump(team_config()), encoding="utf-8")
-    port = _free_port()
-    secret = "serve-test-secret"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIAGE_"))}
     env.update(
         SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -58,25 +54,70 @@ def test_gunicorn_workers_turn_verdicts_into_cards_once_each(
         DATABASE_URL=database_url,
         TRIAGE_CONFIG=str(config),
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
+    return env
+
+
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output
+
+
+def _cards(emulator: SlackEmulator) -> list[dict[str, object]]:
+    return [m for m in emulator.channel_messages(TRIAGE) if m.get("user") == "U0BOT"]
+
+
+def test_serve_without_background_pass_leaves_the_work_to_triage_worker(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator
+) -> None:
+    secret = "serve-test-secret"
+    env = _env(tmp_path, database_url, emulator, secret)
+    port = _free_port()
+    web = _start(env, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                 "--no-background")  # fmt: skip
+    worker: subprocess.Popen[str] | None = None
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_until(lambda: _healthy(url)), "triage serve did not come up"
+        sender = SlackRequestSender(url + "/slack/events", secret)
+        event = emulator.post_as_user(
+            INTAKE, "U0ANALYST", "Customer: c1@example.com\nConsent: yes\nThe 4G drops."
+        )
+        assert sender.send_event(event).status == 200  # acked: recorded
+        time.sleep(3)  # the web process's own pass would have posted the card by now
+        assert _cards(emulator) == []
+        worker = _start(env, "worker", "--interval", "0.5")
+        assert _wait_until(lambda: len(_cards(emulator)) == 1)
+        time.sleep(1.5)
+        assert len(_cards(emulator)) == 1
+    finally:
+        outputs = [_stop(p) for p in (web, worker) if p is not None]
+    for output in outputs:
+        assert "Traceback" not in output, output
+
+
+def test_gunicorn_workers_turn_verdicts_into_cards_once_each(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator
+) -> None:
+    port = _free_port()
+    secret = "serve-test-secret"
+    env = _env(tmp_path, database_url, emulator, secret)
+    process = _start(env, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
     url = f"http://127.0.0.1:{port}"
     try:
         assert _wait_until(lambda: _healthy(url)), "triage serve did not come up"
@@ -92,7 +133,7 @@ def test_gunicorn_workers_turn_verdicts_into_cards_once_each(
             assert sender.send_event(event, event_id=f"EvSERVE{n}", retry_num=1).status == 200
 
         def cards() -> list[dict[str, object]]:
-            return [m for m in emulator.channel_messages(TRIAGE) if m.get("user") == "U0BOT"]
+            return _cards(emulator)
 
         assert _wait_until(lambda: len(cards()) >= 10)
         time.sleep(1.5)  # a duplicate would show up within the workers' next passes
@@ -105,10 +146,5 @@ def test_gunicorn_workers_turn_verdicts_into_cards_once_each(
         ]
         assert len(replies) == 10
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
+        output = _stop(process)
     assert "Traceback" not in output, output
