@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
-from bench.bench_intake import Databases  # noqa: E402
+from bench.databases import Databases  # noqa: E402
 from bot.config import normalise_database_url  # noqa: E402
 from bot.render import CLAIM_ACTION  # noqa: E402
 from bot.slack_emulator import SlackEmulator  # noqa: E402

@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, insert, text
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import Databases
 from bot import importer
 from bot.app import build_runtime
 from bot.clock import SystemClock
@@ -36,7 +37,6 @@ from bot.slack_emulator import SlackEmulator
 from bot.webhook import sign
 from handlers.web import create_wsgi_app
 from storage.db import make_engine
-from storage.migrate import upgrade
 
 TEXTS = [
     "Ma facture a doublé sans prévenir, je résilie à la fin de mon engagement.",
@@ -83,37 +83,6 @@ def config(tmp: Path) -> Path:
         )
     )
     return path
-
-
-class Databases:
-    """A new empty database per phase: a SQLite file, or a PostgreSQL schema (dropped at the end)."""
-
-    def __init__(self, base: str | None, tmp: Path) -> None:
-        self.base, self.tmp, self.count = base, tmp, 0
-        self.schemas: list[str] = []
-
-    def fresh(self) -> str:
-        self.count += 1
-        if self.base is None:
-            url = f"sqlite:///{self.tmp}/bench{self.count}.db"
-        else:
-            schema = f"bench_{secrets.token_hex(4)}"
-            with make_engine(self.base).begin() as connection:
-                connection.execute(text(f"CREATE SCHEMA {schema}"))
-            self.schemas.append(schema)
-            url = f"{self.base}{'&' if '?' in self.base else '?'}options=-csearch_path%3D{schema}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        return url
-
-    def close(self) -> None:
-        if self.base is not None:
-            engine = make_engine(self.base)
-            with engine.begin() as connection:
-                for schema in self.schemas:
-                    connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            engine.dispose()
 
 
 def baseline(url: str, data: bytes) -> float:

@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_intake import Databases, config
+from bench.bench_intake import config
+from bench.databases import Databases
 from bot import commands
 from bot.config import load_team_config, normalise_database_url
 from bot.taxonomy import load_taxonomy
@@ -149,7 +151,7 @@ def seed(url: str, n_verdicts: int, n_cases: int, now: datetime) -> None:
     engine.dispose()
 
 
-def time_it(fn, runs: int = 5) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def time_it(fn: Callable[[], object], runs: int = 5) -> tuple[float, float]:
     """Best and median seconds over a few runs (the first warms the caches)."""
     fn()
     spent = []

@@ -15,7 +15,6 @@ The cost must follow the due rows, not the open cases: the (status, due_at) inde
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import sys
 import tempfile
@@ -28,12 +27,12 @@ from sqlalchemy import Engine, bindparam, delete, insert, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import Databases
 from bot import reminders
 from bot.clock import ManualClock
 from bot.config import TeamConfig, normalise_database_url
 from bot.taxonomy import load_taxonomy
 from storage.db import make_engine, make_sessionmaker
-from storage.migrate import upgrade
 from storage.models import Case, CaseSchedule, Customer, Event, OutboxMessage, UTCDateTime
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -55,33 +54,6 @@ TEAM = TeamConfig.model_validate(
         "policy": {"deadline": "P2D", "reminders": [0.5], "final_warning": "PT1H"},
     }
 )
-
-
-class Databases:
-    """A fresh database per scenario: a SQLite file, or a PostgreSQL schema (dropped after)."""
-
-    def __init__(self, base: str | None, tmp: Path) -> None:
-        self.base, self.tmp, self.schemas, self.count = base, tmp, list[str](), 0
-
-    def fresh(self) -> str:
-        self.count += 1
-        if self.base is None:
-            return f"sqlite:///{self.tmp}/sweep{self.count}.db"
-        schema = f"bench_{secrets.token_hex(4)}"
-        admin = make_engine(self.base)
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        admin.dispose()
-        self.schemas.append(schema)
-        return f"{self.base}{'&' if '?' in self.base else '?'}options=-csearch_path%3D{schema}"
-
-    def close(self) -> None:
-        if self.base is not None and self.schemas:
-            admin = make_engine(self.base)
-            with admin.begin() as connection:
-                for schema in self.schemas:
-                    connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
 
 
 def fill(engine: Engine, cases: int, due: int) -> None:
@@ -178,8 +150,7 @@ def plan_of(engine: Engine) -> str:
 
 def scenario(url: str, cases: int, due: int) -> dict[str, float]:
     """Fill, then time the raw query, an idle sweep and the real sweep."""
-    engine = make_engine(url)
-    upgrade(engine)
+    engine = make_engine(url)  # migrated by Databases.fresh
     took = timed(lambda: fill(engine, cases, due))
     print(f"  filled {cases:,} open cases ({cases * 4:,} schedule rows) in {took:.1f} s")
     print(f"  plan: {plan_of(engine)}")

@@ -61,9 +61,17 @@ def _queue(
     case_id: int | None = None,
     thread_ts: str | None = None,
 ) -> None:
-    row = {"kind": kind, "case_id": case_id, "channel": channel, "thread_ts": thread_ts}
     queries.add_outbox(
-        session, row | {"payload": payload, "next_attempt_at": now, "created_at": now}
+        session,
+        {
+            "kind": kind,
+            "case_id": case_id,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "payload": payload,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
     )
 
 
