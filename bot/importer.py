@@ -17,7 +17,15 @@ from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
 from bot.intake import VerdictInput, from_parsed, ingest_many
-from bot.verdict_parsing import MAX_VERBATIM_CHARS, fold, normalise_ref, parse_verdict
+from bot.verdict_parsing import (
+    MAX_VERBATIM_CHARS,
+    fold,
+    normalise_ref,
+    parse_verdict,
+    read_channel,
+    read_churn_date,
+    read_status,
+)
 from storage.db import transaction
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -200,17 +208,17 @@ def row_to_input(
             raise RowError(f"consent: {get('consent')!r} is not yes or no")
         fields["consent"] = consent
     if get("status"):
-        status = parse_verdict(f"Status: {get('status')}").status
+        status = read_status(get("status"))
         if status is None:
             raise RowError(f"status: {get('status')!r} is not current or former")
         fields["status"] = status
     if get("channel"):
-        channel = parse_verdict(f"Channel: {get('channel')}").channel
+        channel = read_channel(get("channel"))
         if channel is None:
             raise RowError(f"channel: {get('channel')!r} is not web, phone, email or chat")
         fields["channel"] = channel
     if get("churned_on"):
-        fields["churned_on"] = parse_verdict(f"Churn date: {get('churned_on')}").churned_on
+        fields["churned_on"] = read_churn_date(get("churned_on"))
     if get("received_at"):
         fields["received_at"] = _received(get("received_at"))
     if get("id"):

@@ -284,6 +284,21 @@ def _understood(key: str, value: str) -> bool:
     return True
 
 
+def read_status(value: str) -> str | None:
+    """A customer status given on its own (a file's column): "former", "current" or None."""
+    return _status(value.strip()) or _prose_status(fold(value))
+
+
+def read_channel(value: str) -> str | None:
+    """A survey channel given on its own: "web", "phone", "email", "chat" or None."""
+    return _CHANNELS.get(fold(value.strip())) or _prose_channel(fold(value))
+
+
+def read_churn_date(value: str) -> str | None:
+    """A churn date given on its own, as an ISO date, or None."""
+    return _date(value.strip().strip('*_"“”«» '))
+
+
 def parse_verdict(raw: str, default_country: str = "FR") -> ParsedVerdict:
     """Split `Key: value` header lines from the verbatim and read the customer reference."""
     text = slack_to_plain(raw)

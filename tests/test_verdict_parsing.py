@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.verdict_parsing import parse_verdict
+from bot.verdict_parsing import parse_verdict, read_channel, read_churn_date, read_status
 
 
 def test_headers_and_verbatim() -> None:
@@ -58,3 +58,23 @@ def test_slack_escapes_are_undone() -> None:
 def test_inline_nps_score() -> None:
     assert parse_verdict("Account ACC-40917 - NPS 3\nBill went up").score == 3
     assert parse_verdict("NPS: 12 is not a score").score is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["web", " Web ", "téléphone", "by phone", "par téléphone", "e-mail", "live chat", "sms", "",
+     '"web"', "*former*", "former", "Ancien client", "actuel", "still a customer", "nope",
+     "2026-11-01", "_2026-11-01_", "1 nov 2026"],
+)  # fmt: skip
+def test_a_file_column_is_read_as_the_same_label_in_a_message(value: str) -> None:
+    # `triage import` reads its status, channel and churn date columns with these.
+    assert read_status(value) == parse_verdict(f"Status: {value}").status
+    assert read_channel(value) == parse_verdict(f"Channel: {value}").channel
+    assert read_churn_date(value) == parse_verdict(f"Churn date: {value}").churned_on
+
+
+def test_file_columns_that_say_something_are_understood() -> None:
+    assert read_status("Ancien client") == "former"
+    assert read_channel("par téléphone") == "phone"
+    assert read_churn_date("2026-11-01") == "2026-11-01"
+    assert read_channel("carrier pigeon") is None
