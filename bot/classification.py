@@ -65,7 +65,7 @@ def classify_for_intake(
 
 def store(
     session: Session,
-    verdict_id: int,
+    verdict: Verdict,
     result: ClassifierResult,
     now: datetime,
     actor: str | None = None,
@@ -74,7 +74,7 @@ def store(
     cached = result.backend == "llm" and not result.prompt_tokens and not result.completion_tokens
     metrics.CLASSIFICATIONS.labels(result.backend, "cached" if cached else "ok").inc()
     row = dict(
-        verdict_id=verdict_id,
+        verdict_id=verdict.id,
         backend=result.backend,
         model=result.model,
         prompt_version=result.prompt_version,
@@ -98,8 +98,7 @@ def store(
         created_at=now,
     )
     queries.add_classification(session, row)
-    verdict = session.get(Verdict, verdict_id)  # in the session already: no query
-    if verdict is not None:
+    if verdict.reason != result.primary_reason:  # else counted already (intake counts new ones)
         queries.count_reason_change(session, verdict, result.primary_reason)
 
 
@@ -257,7 +256,7 @@ def _apply(
             log.info("verdict %s: a person set the reason; LLM result not applied", verdict.id)
             return
         previous = queries.latest_classification(session, verdict.id)
-        store(session, verdict.id, result, now)
+        store(session, verdict, result, now)
         verdict.language = result.language
         session.flush()
         if case is None:
@@ -372,7 +371,7 @@ def reclassify_by_person(
         provisional=False,
         facts=tuple(previous.facts or ()) if previous else (),
     )
-    store(session, verdict.id, result, now, actor=user_id)
+    store(session, verdict, result, now, actor=user_id)
     old = case.primary_reason
     case.primary_reason = reason_id
     case.needs_review = False

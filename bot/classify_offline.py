@@ -317,34 +317,45 @@ class _Hit:
     term: _Term
 
 
-_FIRST_WORD_INDEX: dict[
-    int, tuple[Sequence[_Term], dict[str, list[int]], dict[str, list[int]]]
-] = {}
+@dataclass(frozen=True)
+class _FirstWords:
+    """Term positions by first word, exact and prefix, with those words as sets (set & set
+    walks the smaller one; a dict's keys & a set copies the keys first)."""
+
+    terms: Sequence[_Term]
+    exact: dict[str, list[int]]
+    prefix: dict[str, list[int]]
+    exact_words: frozenset[str]
+    prefix_words: frozenset[str]
 
 
-def _first_word_index(terms: Sequence[_Term]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-    """Term positions by first word, exact and prefix, built once per term list."""
+_FIRST_WORD_INDEX: dict[int, _FirstWords] = {}
+
+
+def _first_word_index(terms: Sequence[_Term]) -> _FirstWords:
+    """The first-word index of a term list, built once per list."""
     cached = _FIRST_WORD_INDEX.get(id(terms))
-    if cached is not None and cached[0] is terms:
-        return cached[1], cached[2]
+    if cached is not None and cached.terms is terms:
+        return cached
     exact: dict[str, list[int]] = {}
     prefix: dict[str, list[int]] = {}
     for i, term in enumerate(terms):
         (prefix if term.prefix[0] else exact).setdefault(term.words[0], []).append(i)
-    _FIRST_WORD_INDEX[id(terms)] = (terms, exact, prefix)
-    return exact, prefix
+    index = _FirstWords(terms, exact, prefix, frozenset(exact), frozenset(prefix))
+    _FIRST_WORD_INDEX[id(terms)] = index
+    return index
 
 
 def _candidates(doc: _Doc, terms: Sequence[_Term]) -> list[_Term]:
     """The terms whose first word occurs in the document: looking up the document's words in an
     index of terms costs far less than trying every term of every reason."""
-    exact, prefix = _first_word_index(terms)
+    index = _first_word_index(terms)
     exact_keys, prefix_keys = doc.lookup_keys()
     found: set[int] = set()
-    for key in exact.keys() & exact_keys:
-        found.update(exact[key])
-    for key in prefix.keys() & prefix_keys:
-        found.update(prefix[key])
+    for key in index.exact_words & exact_keys:
+        found.update(index.exact[key])
+    for key in index.prefix_words & prefix_keys:
+        found.update(index.prefix[key])
     return [terms[i] for i in sorted(found)]
 
 

@@ -180,6 +180,12 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(value: str) -> int:
+    if not value.isdigit() or int(value) > 32:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes from 0 to 32")
+    return int(value)
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -193,6 +199,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     from bot import importer
     from bot.app import build_runtime
+    from bot.file_rows import RowError
 
     path = Path(args.file)
     if not path.is_file():
@@ -218,8 +225,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 rt.settings.team,
                 rt.clock,
                 progress=lambda n: bar.advance(task, n),
+                workers=importer.default_workers() if args.jobs is None else args.jobs,
             )
-    except importer.RowError as exc:
+    except RowError as exc:
         print(f"triage: {path}: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -329,6 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("file", help="the CSV (comma, semicolon or tab separated) or JSONL file")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    imp.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help=(
+            "processes that parse and classify rows while this one stores them "
+            "(default: one per CPU core beyond the first, at least one; 0: none)"
+        ),
+    )
     imp.set_defaults(func=_cmd_import)
 
     sandbox = sub.add_parser(

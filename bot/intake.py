@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -13,8 +14,7 @@ from bot import cases, classification, metrics, outbox
 from bot.classify_offline import Classification as ClassifierResult
 from bot.classify_offline import OfflineClassifier
 from bot.config import TeamConfig
-from bot.masking import mask
-from bot.verdict_parsing import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict
+from bot.verdict_input import VerdictInput, stored_text
 from storage import queries
 from storage.models import Case, Customer, Verdict
 
@@ -22,56 +22,6 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("slack_message", "shortcut", "webhook", "import")
 ANONYMOUS_REF = "anonymous"  # verdicts without consent: counted, never tied to a person
-
-
-@dataclass(frozen=True)
-class VerdictInput:
-    """A verdict as a source handed it over, before storage. None means unknown, never a guess."""
-
-    source: str
-    text: str
-    source_key: str | None = None  # the source's own id (Slack ts, webhook id); None: by content
-    refs: tuple[CustomerRef, ...] = ()
-    status: str | None = None
-    channel: str | None = None
-    score: int | None = None
-    scale: str | None = None
-    consent: bool | None = None
-    churned_on: str | None = None
-    origin: str | None = None
-    received_at: datetime | None = None
-    slack_channel: str | None = None
-    slack_ts: str | None = None
-    author_id: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        """The dedup key: the source's id, or the same source, customer and text (exact repeat)."""
-        if self.source_key:
-            return self.source_key
-        who = self.refs[0].key if self.refs else ""
-        digest = hashlib.sha256(
-            f"{self.source}\x1f{who}\x1f{self.text.strip()}".encode()
-        ).hexdigest()
-        return f"{self.source}:sha256:{digest[:40]}"
-
-
-def from_parsed(parsed: ParsedVerdict, source: str, **fields: object) -> VerdictInput:
-    """A VerdictInput from what the parser read, plus the source's own fields."""
-    base = VerdictInput(
-        source=source,
-        text=parsed.text,
-        refs=parsed.refs,
-        status=parsed.status,
-        channel=parsed.channel,
-        score=parsed.score,
-        scale=parsed.scale,
-        consent=parsed.consent,
-        churned_on=parsed.churned_on,
-        origin=parsed.source,
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -114,11 +64,14 @@ def ingest_many(
     classifier: OfflineClassifier,
     team: TeamConfig,
     now: datetime,
+    prepared: Sequence[ClassifierResult | None] | None = None,
 ) -> list[IntakeResult]:
     """Store verdicts in order, each classified and opening or joining its customer's case.
 
     The same rules as one by one (a later verdict of a customer joins the case an earlier one
     opened), with one query per kind of fact and batched inserts, so bulk imports are fast.
+    `prepared` holds, item by item, results the caller classified already (an import does it
+    in other processes), each for the text this function stores (`stored_text`).
     """
     with session.no_autoflush:
         stored = queries.verdicts_by_keys(session, {item.key for item in items})
@@ -126,22 +79,18 @@ def ingest_many(
     pending: list[_Pending] = []
     outcome: list[str] = []
     for index, item in enumerate(items):
-        text = item.text.strip()[:MAX_VERBATIM_CHARS]
+        text = stored_text(item, team.default_country)
         if item.key in stored or item.key in first_of_key:
             outcome.append("duplicate")
         elif not text:
             outcome.append("empty")
         else:
-            consent = item.consent is not False
-            if not consent:
-                # Kept for statistics only: no reference, and the verbatim without personal data.
-                text = mask(text, team.default_country)
-            entry = _Pending(index, item, text, consent)
+            entry = _Pending(index, item, text, item.consent is not False)
             first_of_key[item.key] = entry
             pending.append(entry)
             outcome.append("new")
     if pending:
-        _store(session, pending, classifier, team, now)
+        _store(session, pending, classifier, team, now, prepared)
     results: list[IntakeResult] = []
     for index, item in enumerate(items):
         if outcome[index] == "empty":
@@ -159,8 +108,11 @@ def ingest_many(
             assert entry.verdict is not None
             name = "no_consent" if not entry.consent else ("opened" if entry.opened else "joined")
             results.append(IntakeResult(name, entry.verdict.case_id, entry.verdict.id))
-    for item, result in zip(items, results, strict=True):
-        metrics.VERDICTS.labels(item.source, result.outcome).inc()
+    counted = Counter(
+        (item.source, result.outcome) for item, result in zip(items, results, strict=True)
+    )
+    for (source, name), n in counted.items():
+        metrics.VERDICTS.labels(source, name).inc(n)
     return results
 
 
@@ -170,46 +122,116 @@ def _store(
     classifier: OfflineClassifier,
     team: TeamConfig,
     now: datetime,
+    prepared: Sequence[ClassifierResult | None] | None,
 ) -> None:
-    """Customers, verdicts, classifications, then cases: a few flushes for the whole batch."""
+    """Every query first; then new customers, cases and verdicts, complete with their ids, case
+    and reason, in one insert per table; then the rows that refer to them."""
     for entry in pending:
-        entry.result = classification.classify_for_intake(classifier, entry.text, entry.item.score)
-    _resolve_customers(session, pending, now)
-    for entry in pending:
-        assert entry.customer is not None and entry.result is not None
-        item = entry.item
-        entry.verdict = Verdict(
-            source_key=item.key,
-            source=item.source,
-            origin=(item.origin or "")[:255] or None,
-            customer_id=entry.customer.id,
-            channel=item.channel or "unknown",
-            score=item.score,
-            scale=item.scale,
-            text=entry.text,
-            language=entry.result.language,
-            consent=entry.consent,
-            received_at=item.received_at or now,
-            slack_channel=item.slack_channel,
-            slack_ts=item.slack_ts,
-            author_id=item.author_id,
+        done = prepared[entry.index] if prepared is not None else None
+        entry.result = done or classification.classify_for_intake(
+            classifier, entry.text, entry.item.score
         )
-    new_verdicts = [entry.verdict for entry in pending if entry.verdict is not None]
-    for verdict, verdict_id in zip(
-        new_verdicts, queries.allocate_ids(session, Verdict, len(new_verdicts)), strict=True
-    ):
-        verdict.id = verdict_id
-    session.add_all(new_verdicts)
-    session.flush()
+    created, new_refs = _resolve_customers(session, pending, now)
+    consenting = [e for e in pending if e.consent]
+    customer_ids = {e.customer.id for e in consenting if e.customer is not None}
+    with session.no_autoflush:
+        open_cases = queries.open_cases_of(session, customer_ids)
+        previous = queries.latest_closed_cases_of(session, customer_ids - set(open_cases))
+        facts = queries.verdict_facts_of_cases(session, {c.id for c in open_cases.values()})
+        verdict_ids = queries.allocate_ids(session, Verdict, len(pending))
+    for entry, verdict_id in zip(pending, verdict_ids, strict=True):
+        entry.verdict = _new_verdict(verdict_id, entry, now)
+        assert entry.result is not None
+        queries.count_reason_change(session, entry.verdict, entry.result.primary_reason)
+    opened: list[Case] = []
+    for entry in consenting:
+        assert entry.customer is not None and entry.result is not None
+        if entry.customer.id not in open_cases:
+            case = cases.new_case(
+                entry.customer.id, entry.result, team, now, previous.get(entry.customer.id)
+            )
+            open_cases[entry.customer.id] = case
+            opened.append(case)
+            entry.opened = True
+    with session.no_autoflush:
+        case_ids = queries.allocate_ids(session, Case, len(opened))
+    for case, case_id in zip(opened, case_ids, strict=True):
+        case.id = case_id
+    joins = _join(consenting, open_cases, facts, team)
+    verdicts = [entry.verdict for entry in pending if entry.verdict is not None]
+    queries.insert_new(session, [*created, *opened, *verdicts])
+    # The rows below refer to the customers, cases and verdicts just inserted.
+    queries.add_customer_refs(session, new_refs)
     for entry in pending:
         assert entry.verdict is not None and entry.result is not None
-        classification.store(session, entry.verdict.id, entry.result, now)
+        classification.store(session, entry.verdict, entry.result, now)  # reason counted
         classification.after_intake(session, entry.verdict, entry.result, now)
-    _open_or_join(session, [e for e in pending if e.consent], team, now)
+    for entry in consenting:
+        if entry.opened:
+            assert entry.customer is not None and entry.verdict is not None
+            assert entry.result is not None
+            case = open_cases[entry.customer.id]
+            cases.record_opened(session, case, entry.verdict, entry.result, now, team=team)
+    for entry, case, before in joins:
+        assert entry.verdict is not None
+        cases.record_joined(session, case, entry.verdict, before, team.language, now)
+    for case in {id(case): case for _, case, _ in joins}.values():
+        outbox.enqueue_card(session, case, now)  # one refresh per case, however many joined
 
 
-def _resolve_customers(session: Session, pending: list[_Pending], now: datetime) -> None:
-    """Find or create each verdict's customer; every reference a verdict gives is recorded."""
+def _join(
+    consenting: list[_Pending],
+    open_cases: dict[int, Case],
+    facts: dict[int, list[queries.VerdictFacts]],
+    team: TeamConfig,
+) -> list[tuple[_Pending, Case, list[queries.VerdictFacts]]]:
+    """Link each verdict to its case, and recompute the rules of the cases joined; return each
+    joining verdict with its case and the verdicts the case had before it."""
+    joins: list[tuple[_Pending, Case, list[queries.VerdictFacts]]] = []
+    touched: dict[int, Case] = {}
+    for entry in consenting:
+        assert entry.customer is not None and entry.verdict is not None
+        case = open_cases[entry.customer.id]
+        entry.verdict.case_id = case.id
+        before = facts.setdefault(case.id, [])
+        if entry.opened:
+            before.append(_facts(case.id, entry))
+            continue
+        joins.append((entry, case, list(before)))
+        before.append(_facts(case.id, entry))
+        touched[case.id] = case
+    for case in touched.values():
+        cases.apply_rules(case, facts[case.id], team)
+    return joins
+
+
+def _new_verdict(verdict_id: int, entry: _Pending, now: datetime) -> Verdict:
+    assert entry.customer is not None and entry.result is not None
+    item = entry.item
+    return Verdict(
+        id=verdict_id,
+        source_key=item.key,
+        source=item.source,
+        origin=(item.origin or "")[:255] or None,
+        customer_id=entry.customer.id,
+        channel=item.channel or "unknown",
+        score=item.score,
+        scale=item.scale,
+        text=entry.text,
+        language=entry.result.language,
+        consent=entry.consent,
+        received_at=item.received_at or now,
+        slack_channel=item.slack_channel,
+        slack_ts=item.slack_ts,
+        author_id=item.author_id,
+    )
+
+
+def _resolve_customers(
+    session: Session, pending: list[_Pending], now: datetime
+) -> tuple[list[Customer], list[dict[str, object]]]:
+    """Find or create each verdict's customer; return the new customers (ids set, not inserted)
+    and the rows of the references not recorded yet, to append once the customers are in."""
     wanted: set[str] = {ANONYMOUS_REF}
     for entry in pending:
         if entry.consent:
@@ -241,12 +263,10 @@ def _resolve_customers(session: Session, pending: list[_Pending], now: datetime)
             if item.churned_on:
                 customer.churned_on = item.churned_on
         entry.customer = customer
-    for customer, customer_id in zip(
-        created, queries.allocate_ids(session, Customer, len(created)), strict=True
-    ):
+    with session.no_autoflush:
+        customer_ids = queries.allocate_ids(session, Customer, len(created))
+    for customer, customer_id in zip(created, customer_ids, strict=True):
         customer.id = customer_id
-    session.add_all(created)
-    session.flush()
     new_refs: list[dict[str, object]] = []
     for entry in pending:
         assert entry.customer is not None
@@ -261,53 +281,7 @@ def _resolve_customers(session: Session, pending: list[_Pending], now: datetime)
                         "created_at": now,
                     }
                 )
-    queries.add_customer_refs(session, new_refs)
-
-
-def _open_or_join(
-    session: Session, consenting: list[_Pending], team: TeamConfig, now: datetime
-) -> None:
-    """Each consented verdict joins its customer's open case, or opens one (one per customer)."""
-    customer_ids = {e.customer.id for e in consenting if e.customer is not None}
-    with session.no_autoflush:
-        open_cases = queries.open_cases_of(session, customer_ids)
-        previous = queries.latest_closed_cases_of(session, customer_ids - set(open_cases))
-        facts = queries.verdict_facts_of_cases(session, {c.id for c in open_cases.values()})
-    opened: list[tuple[Case, _Pending]] = []
-    for entry in consenting:
-        assert entry.customer is not None and entry.result is not None
-        if entry.customer.id not in open_cases:
-            case = cases.new_case(
-                entry.customer.id, entry.result, team, now, previous.get(entry.customer.id)
-            )
-            open_cases[entry.customer.id] = case
-            opened.append((case, entry))
-            entry.opened = True
-    for (case, _), case_id in zip(
-        opened, queries.allocate_ids(session, Case, len(opened)), strict=True
-    ):
-        case.id = case_id
-    session.add_all([case for case, _ in opened])
-    session.flush()
-    for case, entry in opened:
-        assert entry.verdict is not None and entry.result is not None
-        entry.verdict.case_id = case.id
-        cases.record_opened(session, case, entry.verdict, entry.result, now, team=team)
-        facts[case.id] = [_facts(case.id, entry)]
-    touched: dict[int, Case] = {}
-    for entry in consenting:
-        if entry.opened:
-            continue
-        assert entry.customer is not None and entry.verdict is not None
-        case = open_cases[entry.customer.id]
-        entry.verdict.case_id = case.id
-        before = facts.setdefault(case.id, [])
-        cases.record_joined(session, case, entry.verdict, list(before), team.language, now)
-        before.append(_facts(case.id, entry))
-        touched[case.id] = case
-    for case in touched.values():
-        cases.apply_rules(case, facts[case.id], team)
-        outbox.enqueue_card(session, case, now)  # one refresh per case, however many joined
+    return created, new_refs
 
 
 def _facts(case_id: int, entry: _Pending) -> queries.VerdictFacts:

@@ -14,10 +14,12 @@ from bot import cases, classification, importer, logs, outbox
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
+from bot.file_rows import RowError
 from bot.i18n import t
-from bot.intake import IntakeResult, VerdictInput, from_parsed, ingest
+from bot.intake import IntakeResult, ingest
 from bot.render import text_message
 from bot.slack_gateway import BotIdentity, SlackDeliveryError, SlackGateway
+from bot.verdict_input import VerdictInput, from_parsed
 from bot.verdict_parsing import parse_verdict
 from storage import queries
 from storage.db import transaction
@@ -181,7 +183,7 @@ def _apply_edit(
             setattr(verdict, name, value)
     result = classification.classify_for_intake(classifier, item.text, item.score)
     verdict.language = result.language
-    classification.store(session, verdict.id, result, now)
+    classification.store(session, verdict, result, now)
     classification.after_intake(session, verdict, result, now)
     session.flush()
 
@@ -219,7 +221,7 @@ def _import_files(
         try:
             name, data = gateway.download_file(str(file.get("id")), importer.MAX_FILE_BYTES)
             summary = importer.import_rows(factory, name, data, classifier, team, clock)
-        except importer.RowError as exc:
+        except RowError as exc:
             lines.append(t(team.language, "import_failed", name=name, reason=str(exc)))
             continue
         except SlackDeliveryError as exc:

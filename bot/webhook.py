@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.classify_offline import OfflineClassifier
 from bot.clock import Clock
 from bot.config import TeamConfig
-from bot.intake import VerdictInput, from_parsed, ingest_many
+from bot.intake import ingest_many
+from bot.verdict_input import VerdictInput, from_parsed
 from bot.verdict_parsing import MAX_VERBATIM_CHARS, CustomerRef, normalise_ref, parse_verdict
 from storage import queries
 from storage.db import transaction

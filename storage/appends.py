@@ -3,7 +3,7 @@
 A sweep, an import or a burst of clicks appends many rows that nothing reads back at once.
 Added one by one through the ORM they cost a statement each on SQLite and, on PostgreSQL, a
 large multi-row statement the driver parses per page. Here they wait in the session and go in
-one executemany per run of rows of a table, in the order they were appended: before any query
+one executemany per table, in the order they were appended within each table: before any query
 the session runs (so the query sees them) and before the transaction commits.
 """
 
@@ -26,18 +26,21 @@ def append(session: Session, model: type[Base], row: dict[str, Any]) -> None:
 
 
 def write_pending(session: Session) -> None:
-    """Insert the queued rows now, one executemany per run of the same table and columns."""
+    """Insert the queued rows now: table by table (no appended table refers to another), in
+    the order queued within a table, one executemany per run of rows with the same columns."""
     pending: list[tuple[Table, dict[str, Any]]] = session.info.pop(_KEY, [])
     if not pending:
         return
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for table, row in pending:
+        by_table.setdefault(table, []).append(row)
     connection = session.connection()
-    run: list[dict[str, Any]] = []
-    for index, (table, row) in enumerate(pending):
-        run.append(row)
-        following = pending[index + 1] if index + 1 < len(pending) else None
-        if following is None or following[0] is not table or following[1].keys() != row.keys():
-            connection.execute(insert(table), run)
-            run = []
+    for table, rows in by_table.items():
+        start = 0
+        for index in range(1, len(rows) + 1):
+            if index == len(rows) or rows[index].keys() != rows[start].keys():
+                connection.execute(insert(table), rows[start:index])
+                start = index
 
 
 def discard_pending(session: Session) -> None:

@@ -58,6 +58,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
     @event.listens_for(factory, "before_commit")
     def _counts(session: Session) -> None:
+        session.flush()  # the queued rows may refer to objects not inserted yet
         flush_count_deltas(session)
         appends.write_pending(session)
 

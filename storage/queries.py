@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import case as sql_case
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -376,6 +377,29 @@ def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
         return sorted(session.scalars(select(func.nextval(sequence)).select_from(series)))
     highest = session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0
     return list(range(highest + 1, highest + count + 1))
+
+
+def insert_new(session: Session, objects: Sequence[Base]) -> None:
+    """Insert new objects, their ids set, one executemany per model in the order given, at once
+    and outside the unit of work (bulk intake's customers, cases and verdicts: the unit of work
+    costs more than the rows). Unset attributes take their column's default. The objects stay
+    out of the session: change them before this call, not after."""
+    rows: dict[type[Base], list[dict[str, Any]]] = {}
+    for obj in objects:
+        rows.setdefault(type(obj), []).append(obj.__dict__)
+    connection = session.connection()  # not session.execute: queued appends may refer to these
+    for model, states in rows.items():
+        columns = [(attr.key, attr.columns[0]) for attr in sa_inspect(model).column_attrs]
+        values = []
+        for state in states:
+            row: dict[str, Any] = {}
+            for key, column in columns:
+                value = state.get(key)
+                if value is None and column.default is not None and column.default.is_scalar:
+                    value = column.default.arg
+                row[column.key] = value
+            values.append(row)
+        connection.execute(insert(model), values)
 
 
 def add_outbox(session: Session, row: dict[str, Any]) -> None:

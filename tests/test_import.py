@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 
+from bot import importer
+from bot.app import build_runtime
+from bot.classify_offline import OfflineClassifier
+from bot.taxonomy import Taxonomy
+from storage import queries
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Case, Verdict
-from tests.conftest import ANALYST, INTAKE, Harness, block_text, team_config
+from storage.migrate import upgrade
+from storage.models import Case, Classification, OutboxMessage, Verdict
+from tests.conftest import ANALYST, INTAKE, Harness, block_text, make_settings, team_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -171,3 +180,119 @@ def test_file_dropped_in_the_intake_channel_is_imported_with_a_summary(bot: Harn
     assert "row 3: email: 'bad@'" in summary
     cards = bot.cards()
     assert len(cards) == 1 and "Verdicts (2)" in block_text(cards[0])
+
+
+class _DiesInWorkers(OfflineClassifier):
+    """The offline classifier, except that its copy in an import worker process kills that
+    process at its first verbatim (as the kernel's out-of-memory killer would)."""
+
+    def __init__(self, taxonomy: Taxonomy, parent: int) -> None:
+        super().__init__(taxonomy, team_language="en")
+        self.parent = parent
+
+    def classify(self, text: str, *, score: int | None = None, scale: str | None = None) -> Any:
+        if os.getpid() != self.parent:
+            os._exit(3)
+        return super().classify(text, score=score, scale=scale)
+
+
+def _import_in_process(
+    tmp_path: Path,
+    url: str,
+    source: Path,
+    workers: int,
+    classifier: OfflineClassifier | None = None,
+) -> importer.ImportSummary:
+    settings = make_settings(tmp_path, url, "http://127.0.0.1:9/api/")
+    rt = build_runtime(settings, check_slack=False)
+    try:
+        return importer.import_rows(
+            rt.factory,
+            source.name,
+            source.read_bytes(),
+            classifier or rt.classifier,
+            settings.team,
+            rt.clock,
+            workers=workers,
+        )
+    finally:
+        rt.close()
+
+
+def _stored(url: str) -> dict[str, Any]:
+    """What an import left, independent of ids: each verdict's facts, verdicts grouped by case,
+    and how many events, messages and reminders each case got."""
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        verdicts = {
+            v.source_key: (v.reason, v.consent, v.text, v.channel, v.score)
+            for v in session.scalars(select(Verdict))
+        }
+        by_case: dict[int, list[str]] = {}
+        for key, case_id in session.execute(select(Verdict.source_key, Verdict.case_id)):
+            if case_id is not None:
+                by_case.setdefault(case_id, []).append(key)
+        per_case: dict[tuple[str, ...], tuple[object, ...]] = {}
+        for case_id, keys in by_case.items():
+            case = session.get(Case, case_id)
+            assert case is not None
+            per_case[tuple(sorted(keys))] = (
+                case.primary_reason,
+                case.severity,
+                case.needs_review,
+                len(queries.events_of(session, case_id)),
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.case_id == case_id)
+                ),
+                len(queries.schedule_of_case(session, case_id)),
+            )
+        classifications = session.scalar(select(func.count()).select_from(Classification))
+    engine.dispose()
+    return {"verdicts": verdicts, "cases": per_case, "classifications": classifications}
+
+
+def test_import_with_worker_processes_stores_what_one_process_stores(
+    tmp_path: Path, database_url: str
+) -> None:
+    source = tmp_path / "verdicts.csv"
+    expected = _write_csv(source, 3_000)
+    reference_url = f"sqlite:///{tmp_path}/reference.db"
+    engine = make_engine(reference_url)
+    upgrade(engine)
+    engine.dispose()
+
+    alone = _import_in_process(tmp_path, reference_url, source, workers=0)
+    helped = _import_in_process(tmp_path, database_url, source, workers=2)
+
+    assert helped.lines() == alone.lines()
+    assert [(n, reason) for n, reason, _ in helped.rejected] == [
+        (n, reason) for n, reason, _ in alone.rejected
+    ]
+    assert len(helped.rejected) == expected["rejected"]
+    stored, reference = _stored(database_url), _stored(reference_url)
+    assert stored == reference
+    assert len(stored["cases"]) == expected["cases"]
+    assert stored["classifications"] == 3_000 - expected["rejected"]
+
+
+def test_import_goes_on_when_a_worker_process_dies(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = tmp_path / "verdicts.csv"
+    expected = _write_csv(source, 2_000)
+    settings = make_settings(tmp_path, database_url, "http://127.0.0.1:9/api/")
+    rt = build_runtime(settings, check_slack=False)
+    dying = _DiesInWorkers(rt.classifier.taxonomy, os.getpid())
+    rt.close()
+
+    with caplog.at_level(logging.WARNING, logger="bot.import_workers"):
+        summary = _import_in_process(tmp_path, database_url, source, workers=1, classifier=dying)
+
+    assert "an import worker failed" in caplog.text  # the operator learns why it was slower
+    assert summary.rows == 2_000 and len(summary.rejected) == expected["rejected"]
+    assert summary.imported == 2_000 - expected["rejected"] and summary.duplicates == 0
+    stored = _stored(database_url)
+    assert len(stored["verdicts"]) == 2_000 - expected["rejected"]  # every row, once
+    assert len(stored["cases"]) == expected["cases"]

@@ -20,8 +20,9 @@ from bot import cases, reminders
 from bot.app import Runtime, build_runtime
 from bot.clock import ManualClock
 from bot.config import ConfigError
-from bot.intake import from_parsed, ingest
+from bot.intake import ingest
 from bot.slack_emulator import SlackEmulator
+from bot.verdict_input import from_parsed
 from bot.verdict_parsing import parse_verdict
 from storage import queries
 from storage.db import transaction

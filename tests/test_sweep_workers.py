@@ -22,9 +22,10 @@ from sqlalchemy import func, select, update
 from bot import reminders
 from bot.app import Runtime, build_runtime
 from bot.clock import ManualClock, SystemClock
-from bot.intake import from_parsed, ingest_many
+from bot.intake import ingest_many
 from bot.outbox import CARD_EVENT_TYPE
 from bot.slack_emulator import SlackEmulator
+from bot.verdict_input import from_parsed
 from bot.verdict_parsing import parse_verdict
 from storage import queries
 from storage.db import make_engine, transaction
