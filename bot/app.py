@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cases, classification, digests, reminders, slack_intake
-from bot.background import BackgroundWorker
+from bot.background import BackgroundWorker, RequestActivity
 from bot.case_actions import Actor
 from bot.classify_llm import LLMClassifier
 from bot.classify_offline import OfflineClassifier
@@ -47,11 +47,13 @@ class Runtime:
     dispatcher: OutboxDispatcher
     llm: LLMClassifier | None = None  # set when OPENAI_API_KEY is: reclassifies after intake
     worker: BackgroundWorker = field(init=False)
+    activity: RequestActivity = field(init=False)  # requests being answered: the worker waits
     managers: Managers = field(init=False)
     digest_schedule: digests.DigestScheduler = field(init=False)  # when each digest is due
 
     def __post_init__(self) -> None:
-        self.worker = BackgroundWorker(self.run_pending)
+        self.activity = RequestActivity()
+        self.worker = BackgroundWorker(self.run_pending, activity=self.activity)
         self.managers = Managers(self.settings.team, self.gateway)
         self.digest_schedule = digests.DigestScheduler()
 
@@ -185,9 +187,10 @@ def create_bolt_app(rt: Runtime) -> App:
         token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
+    # Bolt tries listeners in this order, each costing a match: the most frequent go first.
+    commands.register(app, rt)
     events.register(app, rt)
     actions.register(app, rt)
-    commands.register(app, rt)
     shortcuts.register(app, rt)
     errors.register(app, rt)
     return app

@@ -1,20 +1,65 @@
-"""The in-process worker: turns recorded intake into cases and delivers the outbox, promptly."""
+"""The in-process worker: turns recorded intake into cases and delivers the outbox, promptly,
+in the gaps between the requests this process answers."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
 
-class BackgroundWorker:
-    """Runs `step` whenever kicked, and every `interval` seconds to pick up retries and restarts."""
+class RequestActivity:
+    """The Slack and webhook requests this process is answering, so that background work can
+    wait for a gap: an ack must leave within Slack's 3 s, a delivery can wait a moment."""
 
-    def __init__(self, step: Callable[[], int], interval: float = 1.0) -> None:
+    QUIET_SECONDS = 0.02  # no request in flight for this long: a gap
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._last_end = 0.0
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Wrap the answering of one request."""
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._last_end = time.monotonic()
+
+    def busy(self) -> bool:
+        """True while a request is in flight, or ended less than QUIET_SECONDS ago."""
+        with self._lock:
+            return self._active > 0 or time.monotonic() - self._last_end < self.QUIET_SECONDS
+
+
+class BackgroundWorker:
+    """Runs `step` whenever kicked, and every `interval` seconds to pick up retries and restarts.
+
+    Before each step it lets the requests in flight go first (`activity`), for at most
+    `max_yield` seconds: under a burst of clicks the acks leave first and the work they
+    recorded follows, at most that much later; under a burst longer than that, both share.
+    """
+
+    def __init__(
+        self,
+        step: Callable[[], int],
+        interval: float = 1.0,
+        activity: RequestActivity | None = None,
+        max_yield: float = 1.0,
+    ) -> None:
         self._step = step
         self._interval = interval
+        self._activity = activity
+        self._max_yield = max_yield
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -37,13 +82,23 @@ class BackgroundWorker:
             self._thread.join(timeout)
             self._thread = None
 
+    def _gap(self) -> None:
+        """Wait while requests are being answered, up to max_yield seconds."""
+        if self._activity is None:
+            return
+        until = time.monotonic() + self._max_yield
+        while self._activity.busy() and time.monotonic() < until and not self._stop.is_set():
+            time.sleep(0.005)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 # Keep going while passes make progress, so a burst drains without waiting.
-                while not self._stop.is_set() and self._step() > 0:
-                    pass
+                while not self._stop.is_set():
+                    self._gap()
+                    if self._step() <= 0:
+                        break
             except Exception:  # the loop must survive a database blip; the cause is logged
                 log.exception("background pass failed; retrying in %.1fs", self._interval)
             self._wake.wait(self._interval)

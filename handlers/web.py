@@ -144,13 +144,15 @@ def create_wsgi_app(
         if path == "/webhooks/verdicts":
             if method != "POST":
                 return _json(start_response, _status(405), {"error": "use POST"})
-            return receive_verdicts(environ, start_response)
+            with rt.activity.serving():
+                return receive_verdicts(environ, start_response)
         if path == "/slack/events":
             if method != "POST":
                 return _json(start_response, _status(405), {"error": "use POST"})
             if int(environ.get("CONTENT_LENGTH") or 0) > MAX_SLACK_BODY_BYTES:
                 return _json(start_response, _status(413), {"error": "payload too large"})
-            return slack_events(environ, start_response)
+            with rt.activity.serving():
+                return slack_events(environ, start_response)
         return _json(start_response, _status(404), {"error": "not found"})
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
