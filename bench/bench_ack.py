@@ -10,8 +10,8 @@ queued (card updates, thread replies, ephemerals) while the clicks go on.
 
 The measurement is interleaved: `--rounds` rounds, each sending a slice of the requests to the
 bot and to the minimal app in turn (which goes first alternates), so both meet the same machine.
-Before each slice of the bot's, its outbox is drained, so a slice pays for its own background
-work only. The Slack emulator runs in a process of its own, as Slack is not in the client's
+Before each slice (of either app) the bot's outbox is drained, so no slice meets deliveries
+the bot deferred during an earlier one. The Slack emulator runs in a process of its own, as Slack is not in the client's
 process either. Prints p50/p99 per request kind for both and the p99 ratio.
 """
 
@@ -149,6 +149,21 @@ def _drain(url: str, timeout: float = 120) -> None:
     raise SystemExit("the bot's outbox did not drain")
 
 
+def _cpu_seconds(group: int) -> float:
+    """CPU time (user + system) used so far by the processes of a process group (Linux)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _p(values: list[float]) -> tuple[float, float]:
     cuts = quantiles(values, n=100)
     return cuts[49] * 1000, cuts[98] * 1000
@@ -268,6 +283,8 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> None:
             results: dict[str, dict[str, list[float]]] = {
                 name: {kind: [] for kind in kinds} for name in senders
             }
+            groups = {"triage serve": processes[0].pid, "minimal Bolt": processes[1].pid}
+            cpu: dict[str, dict[str, float]] = {name: dict.fromkeys(kinds, 0.0) for name in senders}
             per_round = max(1, args.requests // args.rounds)
             with ThreadPoolExecutor(max_workers=args.clients) as pool:
                 for sender in senders.values():  # warm-up: connections, caches
@@ -277,9 +294,10 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> None:
                     order = list(senders) if r % 2 == 0 else list(reversed(senders))
                     for kind, make in kinds.items():
                         for name in order:
-                            if name == "triage serve":
-                                _drain(url)
+                            _drain(url)  # neither slice meets the bot's deferred deliveries
+                            before = _cpu_seconds(groups[name])
                             results[name][kind] += _measure(pool, make(senders[name]), numbers)
+                            cpu[name][kind] += _cpu_seconds(groups[name]) - before
         finally:
             for process in processes:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -291,13 +309,24 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> None:
         "threads, "
         f"{'PostgreSQL' if url.startswith('postgres') else 'SQLite'}"
     )
-    print(f"{'':16}{'triage p50':>12}{'p99':>9}{'minimal p50':>13}{'p99':>9}{'p99 ratio':>11}")
+    print(
+        f"{'':16}{'triage p50':>12}{'p99':>9}{'minimal p50':>13}{'p99':>9}{'p99 ratio':>11}"
+        f"{'CPU/request triage':>20}{'minimal':>9}"
+    )
     for kind in ("slash command", "button click"):
         bot50, bot99 = _p(results["triage serve"][kind])
         min50, min99 = _p(results["minimal Bolt"][kind])
+        count = len(results["triage serve"][kind])
+        bot_cpu = cpu["triage serve"][kind] / count * 1000
+        min_cpu = cpu["minimal Bolt"][kind] / count * 1000
         print(
             f"{kind:16}{bot50:10.1f}ms{bot99:7.1f}ms{min50:11.1f}ms{min99:7.1f}ms{bot99 / min99:10.2f}x"
+            f"{bot_cpu:18.2f}ms{min_cpu:7.2f}ms"
         )
+    print(
+        "(CPU/request: the server's processes' CPU during its slices, over its requests; the "
+        "bot's deliveries run mostly after each burst)"
+    )
 
 
 def _open_cases(url: str, emulator: _Emulator, count: int) -> list[str]:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cases, classification, digests, reminders, slack_intake
-from bot.background import BackgroundWorker, RequestActivity
+from bot.background import DELIVERY_YIELD_SECONDS, BackgroundWorker, RequestActivity
 from bot.case_actions import Actor
 from bot.classify_llm import LLMClassifier
 from bot.classify_offline import OfflineClassifier
@@ -46,13 +46,13 @@ class Runtime:
     bot: BotIdentity
     dispatcher: OutboxDispatcher
     llm: LLMClassifier | None = None  # set when OPENAI_API_KEY is: reclassifies after intake
+    # The Slack and webhook requests being answered: background work waits for their gaps.
+    activity: RequestActivity = field(default_factory=RequestActivity)
     worker: BackgroundWorker = field(init=False)
-    activity: RequestActivity = field(init=False)  # requests being answered: the worker waits
     managers: Managers = field(init=False)
     digest_schedule: digests.DigestScheduler = field(init=False)  # when each digest is due
 
     def __post_init__(self) -> None:
-        self.activity = RequestActivity()
         self.worker = BackgroundWorker(self.run_pending, activity=self.activity)
         self.managers = Managers(self.settings.team, self.gateway)
         self.digest_schedule = digests.DigestScheduler()
@@ -148,6 +148,7 @@ def build_runtime(
     classifier = OfflineClassifier(
         taxonomy, team_language=settings.team.language, provisional=llm is not None
     )
+    activity = RequestActivity()
     dispatcher = OutboxDispatcher(
         factory,
         gateway,
@@ -155,9 +156,21 @@ def build_runtime(
         cases.card_renderer(settings.team, taxonomy, clock),
         home_renderer(settings.team, taxonomy, clock, bot.url),
         send_digest=digests.sender(factory, gateway),
+        # Between two messages, the requests being answered go first (a short wait at most).
+        pause=lambda: activity.wait_for_gap(DELIVERY_YIELD_SECONDS),
     )
     return Runtime(
-        settings, engine, factory, clock, gateway, taxonomy, classifier, bot, dispatcher, llm
+        settings,
+        engine,
+        factory,
+        clock,
+        gateway,
+        taxonomy,
+        classifier,
+        bot,
+        dispatcher,
+        llm,
+        activity=activity,
     )
 
 

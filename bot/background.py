@@ -12,6 +12,13 @@ from contextlib import contextmanager
 log = logging.getLogger(__name__)
 
 
+# How long background work waits for a gap in the requests being answered: before a pass, and
+# between two Slack messages of a pass. Under a burst the acks leave first and the work they
+# recorded follows; under load that lasts, the background still gets a share of the time.
+PASS_YIELD_SECONDS = 1.0
+DELIVERY_YIELD_SECONDS = 0.05
+
+
 class RequestActivity:
     """The Slack and webhook requests this process is answering, so that background work can
     wait for a gap: an ack must leave within Slack's 3 s, a delivery can wait a moment."""
@@ -40,13 +47,18 @@ class RequestActivity:
         with self._lock:
             return self._active > 0 or time.monotonic() - self._last_end < self.QUIET_SECONDS
 
+    def wait_for_gap(self, longest: float, stop: threading.Event | None = None) -> None:
+        """Return once no request is being answered, or after `longest` seconds (or on `stop`)."""
+        until = time.monotonic() + longest
+        while self.busy() and time.monotonic() < until and not (stop and stop.is_set()):
+            time.sleep(0.005)
+
 
 class BackgroundWorker:
     """Runs `step` whenever kicked, and every `interval` seconds to pick up retries and restarts.
 
     Before each step it lets the requests in flight go first (`activity`), for at most
-    `max_yield` seconds: under a burst of clicks the acks leave first and the work they
-    recorded follows, at most that much later; under a burst longer than that, both share.
+    `max_yield` seconds.
     """
 
     def __init__(
@@ -54,7 +66,7 @@ class BackgroundWorker:
         step: Callable[[], int],
         interval: float = 1.0,
         activity: RequestActivity | None = None,
-        max_yield: float = 1.0,
+        max_yield: float = PASS_YIELD_SECONDS,
     ) -> None:
         self._step = step
         self._interval = interval
@@ -82,21 +94,14 @@ class BackgroundWorker:
             self._thread.join(timeout)
             self._thread = None
 
-    def _gap(self) -> None:
-        """Wait while requests are being answered, up to max_yield seconds."""
-        if self._activity is None:
-            return
-        until = time.monotonic() + self._max_yield
-        while self._activity.busy() and time.monotonic() < until and not self._stop.is_set():
-            time.sleep(0.005)
-
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 # Keep going while passes make progress, so a burst drains without waiting.
                 while not self._stop.is_set():
-                    self._gap()
+                    if self._activity is not None:
+                        self._activity.wait_for_gap(self._max_yield, self._stop)
                     if self._step() <= 0:
                         break
             except Exception:  # the loop must survive a database blip; the cause is logged

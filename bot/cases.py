@@ -154,15 +154,16 @@ def claim(
 ) -> ActionResult:
     """Make `user_id` the owner of an open, unclaimed case; tell the thread and refresh the card."""
     lang = team.language
+    # Most clicks on a card in a busy channel come after someone took the case: a plain read
+    # of two columns decides them, and only a claim that may succeed loads and locks the case.
+    refusal = _claim_refusal(queries.case_status_and_owner(session, case_id), user_id, lang)
+    if refusal is not None:
+        return ActionResult(False, refusal)
     case = queries.case_for_update(session, case_id)
-    if case is None:
-        return ActionResult(False, t(lang, "claim_missing"))
-    if case.owner_id == user_id and case.status in ("claimed", "contacting"):
-        return ActionResult(False, t(lang, "claim_yours"))
-    if case.status in ("claimed", "contacting"):
-        return ActionResult(False, t(lang, "claim_taken", owner=case.owner_id))
-    if case.status != "open":
-        return ActionResult(False, t(lang, "claim_closed"))
+    refusal = _claim_refusal(None if case is None else (case.status, case.owner_id), user_id, lang)
+    if refusal is not None:  # changed between the read and the lock (PostgreSQL)
+        return ActionResult(False, refusal)
+    assert case is not None
     case.status, case.owner_id, case.claimed_at = "claimed", user_id, now
     queries.add_event(session, case.id, "claimed", user_id, now)
     reminders.reschedule(session, case, team, now)
@@ -170,6 +171,20 @@ def claim(
     outbox.enqueue_card(session, case, now)
     outbox.enqueue_home(session, user_id, now)
     return ActionResult(True)
+
+
+def _claim_refusal(state: tuple[str, str | None] | None, user_id: str, lang: str) -> str | None:
+    """Why `user_id` cannot claim a case in this (status, owner) state; None when they can."""
+    if state is None:
+        return t(lang, "claim_missing")
+    status, owner = state
+    if owner == user_id and status in ("claimed", "contacting"):
+        return t(lang, "claim_yours")
+    if status in ("claimed", "contacting"):
+        return t(lang, "claim_taken", owner=owner)
+    if status != "open":
+        return t(lang, "claim_closed")
+    return None
 
 
 def claim_by_click(

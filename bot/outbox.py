@@ -184,6 +184,7 @@ class OutboxDispatcher:
         render_home: HomeRenderer | None = None,
         batch: int = 50,
         send_digest: DigestSender | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> None:
         self.factory = factory
         self.gateway = gateway
@@ -192,6 +193,7 @@ class OutboxDispatcher:
         self.render_home = render_home
         self.send_digest = send_digest
         self.batch = batch
+        self.pause = pause  # called before each message: lets this process's requests go first
 
     def deliver_due(self) -> DeliveryReport:
         """Deliver what is due; returns counts. Safe to run in several processes at once.
@@ -223,6 +225,8 @@ class OutboxDispatcher:
             )
             if key in blocked:
                 continue
+            if self.pause is not None:
+                self.pause()
             now = self.clock.now()
             with transaction(self.factory) as session:
                 leased = queries.lease_outbox(session, row_id, now, now + LEASE)

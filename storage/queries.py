@@ -347,6 +347,12 @@ def case_for_card(session: Session, case_id: int) -> Case | None:
     return session.scalars(query).first()
 
 
+def case_status_and_owner(session: Session, case_id: int) -> tuple[str, str | None] | None:
+    """A case's status and owner, read without loading or locking it."""
+    row = session.execute(select(Case.status, Case.owner_id).where(Case.id == case_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
 def case_for_update(session: Session, case_id: int) -> Case | None:
     """A case locked for a change (row lock on PostgreSQL; SQLite serialises writers anyway)."""
     return session.scalars(select(Case).where(Case.id == case_id).with_for_update()).first()
