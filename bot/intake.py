@@ -164,7 +164,8 @@ def _store(
     queries.add_customer_refs(session, new_refs)
     for entry in pending:
         assert entry.verdict is not None and entry.result is not None
-        classification.store(session, entry.verdict, entry.result, now)  # reason counted
+        # The verdict's reason was set and counted before its insert: store() adds the row.
+        classification.store(session, entry.verdict, entry.result, now)
         classification.after_intake(session, entry.verdict, entry.result, now)
     for entry in consenting:
         if entry.opened:

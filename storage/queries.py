@@ -401,7 +401,11 @@ def insert_new(session: Session, objects: Sequence[Base]) -> None:
             row: dict[str, Any] = {}
             for key, column in columns:
                 value = state.get(key)
-                if value is None and column.default is not None and column.default.is_scalar:
+                if value is None and column.default is not None:
+                    if not column.default.is_scalar:
+                        raise TypeError(
+                            f"insert_new: set {model.__name__}.{key} (no plain default)"
+                        )
                     value = column.default.arg
                 row[column.key] = value
             values.append(row)
