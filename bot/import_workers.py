@@ -24,6 +24,7 @@ from bot.verdict_input import VerdictInput, stored_text
 log = logging.getLogger(__name__)
 
 Rows = list[tuple[int, dict[str, Any]]]  # (row number as a person counts it, the row)
+QUEUED_PER_WORKER = 3
 
 
 @dataclass
@@ -79,9 +80,10 @@ def prepared_chunks(
 ) -> Iterator[PreparedChunk]:
     """The chunks prepared, in their order: by `workers` processes (0: here, one by one).
 
-    This process never idles while a worker is behind: it prepares the next chunk not handed
-    out yet itself (the first one while the workers start, then whenever the chunk due next is
-    not ready). At most two chunks per worker wait ahead, so memory stays bounded.
+    Each worker has QUEUED_PER_WORKER chunks queued, so it never waits for this process; and
+    this process never waits for a worker: when the chunk due next is not ready (the workers are
+    starting, or behind), it prepares the next chunk not handed out yet itself. Memory stays
+    bounded: a few chunks per worker, and those prepared here while one was late.
     """
     source = iter(chunks)
     if workers <= 0:
@@ -114,10 +116,16 @@ def prepared_chunks(
         ahead.append(slot)
         return True
 
+    def refill() -> None:
+        in_flight = sum(1 for slot in ahead if slot.future is not None)
+        while in_flight < QUEUED_PER_WORKER * workers and hand_out():
+            in_flight += 1
+
     try:
-        while len(ahead) < 2 * workers and hand_out():
-            pass
+        refill()
         while ahead:
+            # The chunk due next is not ready: rather than wait, prepare one here (the workers
+            # keep their queue meanwhile).
             while ahead[0].waiting() and (extra := next(source, None)) is not None:
                 ahead.append(_Slot(extra, prepared=prepare_chunk(extra, reader, classifier)))
             slot = ahead.popleft()
@@ -125,10 +133,8 @@ def prepared_chunks(
             if prepared is None:  # its worker failed, or the pool was gone when it was handed out
                 healthy = False
                 prepared = prepare_chunk(slot.rows, reader, classifier)
+            refill()  # before the caller stores this chunk: the workers never wait on it
             yield prepared
-            in_flight = sum(1 for other in ahead if other.future is not None)
-            while in_flight < 2 * workers and hand_out():
-                in_flight += 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -209,7 +209,14 @@ def reschedule(
             attempts=attempts,
             last_touch=None if new else queries.last_touch(session, case.id),
         )
-        wanted = plan(team, facts, {r.key for r in rows if r.status == "sent"}, now)
+        if new:
+            # New cases of one import chunk share their opening time, and so their plan when
+            # their deadlines match: computed once per transaction, not once per case.
+            plans = session.info.setdefault("new_case_plans", {})
+            key = (id(team), facts, now)
+            wanted = plans.get(key) or plans.setdefault(key, plan(team, facts, set(), now))
+        else:
+            wanted = plan(team, facts, {r.key for r in rows if r.status == "sent"}, now)
     by_key = {row.key: row for row in rows}
     keep = {item.key for item in wanted}
     for row in rows:
