@@ -117,9 +117,9 @@ def prepared_chunks(
         return True
 
     def refill() -> None:
-        in_flight = sum(1 for slot in ahead if slot.future is not None)
-        while in_flight < QUEUED_PER_WORKER * workers and hand_out():
-            in_flight += 1
+        # Counting every chunk ahead, not only the workers': bounded even once the pool is gone.
+        while len(ahead) < QUEUED_PER_WORKER * workers and hand_out():
+            pass
 
     try:
         refill()
