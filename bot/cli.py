@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=(
             "processes that parse and classify rows while this one stores them "
-            "(default: one per CPU core beyond the first, at least one; 0: none)"
+            "(default: one per CPU core beyond the first, at least 1, at most 4; 0: none)"
         ),
     )
     imp.set_defaults(func=_cmd_import)
