@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,6 +127,14 @@ def _received(value: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# Columns whose value must be one of a few: the field, how it is read, what it may be.
+_CHOICES: tuple[tuple[str, Callable[[str], object], str], ...] = (
+    ("consent", _bool, "yes or no"),
+    ("status", read_status, "current or former"),
+    ("channel", read_channel, "web, phone, email or chat"),
+)
+
+
 def row_to_input(
     row: dict[str, Any], mapping: dict[str, str], country: str, origin: str
 ) -> VerdictInput:
@@ -165,21 +173,13 @@ def row_to_input(
             raise RowError(f"score: {get('score')!r} is not a score from 0 to 10")
         fields["score"] = int(score)
         fields["scale"] = "csat" if get("score").replace(" ", "").endswith("/5") else "nps"
-    if get("consent"):
-        consent = _bool(get("consent"))
-        if consent is None:
-            raise RowError(f"consent: {get('consent')!r} is not yes or no")
-        fields["consent"] = consent
-    if get("status"):
-        status = read_status(get("status"))
-        if status is None:
-            raise RowError(f"status: {get('status')!r} is not current or former")
-        fields["status"] = status
-    if get("channel"):
-        channel = read_channel(get("channel"))
-        if channel is None:
-            raise RowError(f"channel: {get('channel')!r} is not web, phone, email or chat")
-        fields["channel"] = channel
+    for name, read, expected in _CHOICES:
+        raw = get(name)
+        if raw:
+            value = read(raw)
+            if value is None:
+                raise RowError(f"{name}: {raw!r} is not {expected}")
+            fields[name] = value
     if get("churned_on"):
         fields["churned_on"] = read_churn_date(get("churned_on"))
     if get("received_at"):
