@@ -1,10 +1,21 @@
-"""The in-process worker lets the requests being answered go first, for a bounded time."""
+"""Background work (the worker's passes, the outbox's deliveries) lets the requests being
+answered go first, for a bounded time."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+from bot import cases
+from bot.app import Runtime, build_runtime
 from bot.background import BackgroundWorker, RequestActivity
+from bot.intake import ingest
+from bot.outbox import OutboxDispatcher
+from bot.slack_emulator import SlackEmulator
+from bot.verdict_input import from_parsed
+from bot.verdict_parsing import parse_verdict
+from storage.db import transaction
+from tests.conftest import make_settings
 
 
 class _Recorder:
@@ -55,3 +66,51 @@ def test_without_requests_work_runs_at_once() -> None:
     assert step.ran.wait(10)
     worker.stop()
     assert step.busy_when_run and not any(step.busy_when_run)
+
+
+def _runtime_with_cards(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator, count: int
+) -> Runtime:
+    """A runtime (its worker not started) with `count` new cases whose cards are queued."""
+    settings = make_settings(tmp_path, database_url, emulator.api_url)
+    rt = build_runtime(settings)
+    with transaction(rt.factory) as session:
+        for n in range(count):
+            item = from_parsed(
+                parse_verdict(f"Customer: c{n}@example.com\nConsent: yes\nNo signal ({n})."),
+                "webhook",
+                source_key=f"pause:{n}",
+            )
+            ingest(session, item, rt.classifier, settings.team, rt.clock.now())
+    return rt
+
+
+def test_delivery_pauses_before_each_message(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator
+) -> None:
+    rt = _runtime_with_cards(tmp_path, database_url, emulator, 3)
+    sent_before_pause: list[int] = []
+    dispatcher = OutboxDispatcher(
+        rt.factory,
+        rt.gateway,
+        rt.clock,
+        cases.card_renderer(rt.settings.team, rt.taxonomy, rt.clock),
+        pause=lambda: sent_before_pause.append(len(emulator.calls_to("chat.postMessage"))),
+    )
+    try:
+        assert dispatcher.deliver_due().sent == 3
+    finally:
+        rt.close()
+    assert sent_before_pause == [0, 1, 2]  # a chance for requests before every message
+
+
+def test_delivery_goes_on_under_a_request_that_never_ends(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator
+) -> None:
+    rt = _runtime_with_cards(tmp_path, database_url, emulator, 2)
+    try:
+        with rt.activity.serving():  # the runtime's own dispatcher waits a moment, not forever
+            assert rt.dispatcher.deliver_due().sent == 2
+    finally:
+        rt.close()
+    assert len(emulator.calls_to("chat.postMessage")) == 2

@@ -298,3 +298,25 @@ def test_import_goes_on_when_a_worker_process_dies(
     stored = _stored(database_url)
     assert len(stored["verdicts"]) == 2_000 - expected["rejected"]  # every row, once
     assert len(stored["cases"]) == expected["cases"]
+
+
+def test_a_bad_number_of_jobs_is_refused_and_nothing_imported(
+    tmp_path: Path, database_url: str
+) -> None:
+    source = tmp_path / "verdicts.csv"
+    _write_csv(source, 10)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "import", str(source), "--jobs", "many"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, database_url),
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--jobs: 'many' is not a number of processes from 0 to 32" in result.stderr
+    assert "Traceback" not in result.stderr
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Verdict)) == 0
+    engine.dispose()
