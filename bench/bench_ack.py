@@ -4,15 +4,17 @@ loopback, against `triage serve` (gunicorn) beside a minimal Bolt app on the sam
     .venv/bin/python bench/bench_ack.py [--requests 2000] [--clients 50] [--database-url URL]
 
 Both servers run gunicorn with the same workers and threads; the minimal app verifies Slack's
-signature and acks, nothing else. The bot records the click (claim or refusal) in the database
-before it acks, as in production, and its background thread then delivers what the clicks
-queued (card updates, thread replies, ephemerals) while the clicks go on.
+signature and acks, nothing else. The bot decides each click on a read: a claim that may
+succeed is recorded (one row) before the ack and applied by its background thread, which then
+delivers the card update and thread reply; a click on a case someone owns or clicked first
+writes nothing, and its private note is sent after the ack, in the gaps between requests.
 
 The measurement is interleaved: `--rounds` rounds, each sending a slice of the requests to the
 bot and to the minimal app in turn (which goes first alternates), so both meet the same machine.
-Before each slice (of either app) the bot's outbox is drained, so no slice meets deliveries
-the bot deferred during an earlier one. The Slack emulator runs in a process of its own, as Slack is not in the client's
-process either. Prints p50/p99 per request kind for both and the p99 ratio.
+Before each slice (of either app) the bot's outbox is drained and its private notes delivered,
+so no slice meets work the bot deferred during an earlier one. The Slack emulator runs in a
+process of its own, as Slack is not in the client's process either. Prints p50/p99 per request
+kind for both, the p99 ratio, and each server's CPU per request during its slices.
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ class _Emulator(SlackEmulator):
         self.start()
         return self.api_url
 
+    def ephemeral_count(self) -> int:
+        """How many private notes the bot has shown so far."""
+        return len(self._ephemerals)
+
 
 class _Manager(BaseManager):
     pass
@@ -98,7 +104,15 @@ class _Manager(BaseManager):
 _Manager.register(
     "Emulator",
     _Emulator,
-    exposed=("serve", "stop", "add_channel", "add_user", "click", "channel_messages"),
+    exposed=(
+        "serve",
+        "stop",
+        "add_channel",
+        "add_user",
+        "click",
+        "channel_messages",
+        "ephemeral_count",
+    ),
 )
 
 
@@ -133,16 +147,24 @@ def _measure(pool: ThreadPoolExecutor, send: Callable[[int], int], numbers: rang
     return list(pool.map(one, numbers))
 
 
-def _drain(url: str, timeout: float = 120) -> None:
-    """Wait until the bot has delivered everything queued (its outbox holds nothing pending)."""
+def _drain(url: str, emulator: _Emulator, clicks: int, timeout: float = 120) -> None:
+    """Wait until the bot has done everything it deferred: no claim waits to be applied, its
+    outbox holds nothing pending, and every refused click among the `clicks` sent so far has had
+    its private note."""
     engine = make_engine(url)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             with engine.connect() as connection:
-                query = "SELECT count(*) FROM outbox WHERE status = 'pending'"
-                if not connection.execute(text(query)).scalar():
-                    return
+                query = (
+                    "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+                    " + (SELECT count(*) FROM pending_claims)"
+                )
+                pending = connection.execute(text(query)).scalar()
+                query = "SELECT count(*) FROM cases WHERE owner_id IS NOT NULL"
+                claimed = connection.execute(text(query)).scalar() or 0
+            if not pending and emulator.ephemeral_count() >= clicks - claimed:
+                return
             time.sleep(0.2)
     finally:
         engine.dispose()
@@ -286,6 +308,7 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> None:
             groups = {"triage serve": processes[0].pid, "minimal Bolt": processes[1].pid}
             cpu: dict[str, dict[str, float]] = {name: dict.fromkeys(kinds, 0.0) for name in senders}
             per_round = max(1, args.requests // args.rounds)
+            clicks_sent = 0
             with ThreadPoolExecutor(max_workers=args.clients) as pool:
                 for sender in senders.values():  # warm-up: connections, caches
                     _measure(pool, slash_of(sender), range(200))
@@ -294,10 +317,13 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> None:
                     order = list(senders) if r % 2 == 0 else list(reversed(senders))
                     for kind, make in kinds.items():
                         for name in order:
-                            _drain(url)  # neither slice meets the bot's deferred deliveries
+                            # Neither slice meets the bot's deferred deliveries.
+                            _drain(url, emulator, clicks_sent)
                             before = _cpu_seconds(groups[name])
                             results[name][kind] += _measure(pool, make(senders[name]), numbers)
                             cpu[name][kind] += _cpu_seconds(groups[name]) - before
+                            if name == "triage serve" and kind == "button click":
+                                clicks_sent += len(numbers)
         finally:
             for process in processes:
                 os.killpg(process.pid, signal.SIGTERM)

@@ -24,6 +24,7 @@ from bot.home import home_renderer
 from bot.outbox import OutboxDispatcher
 from bot.pace import ChannelPace
 from bot.permissions import Managers
+from bot.private_notes import PrivateNotes
 from bot.slack_gateway import BotIdentity, SlackDeliveryError, SlackGateway, make_web_client
 from bot.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from storage.db import make_engine, make_sessionmaker
@@ -49,11 +50,13 @@ class Runtime:
     # The Slack and webhook requests being answered: background work waits for their gaps.
     activity: RequestActivity = field(default_factory=RequestActivity)
     worker: BackgroundWorker = field(init=False)
+    notes: PrivateNotes = field(init=False)  # private answers to clicks that changed nothing
     managers: Managers = field(init=False)
     digest_schedule: digests.DigestScheduler = field(init=False)  # when each digest is due
 
     def __post_init__(self) -> None:
         self.worker = BackgroundWorker(self.run_pending, activity=self.activity)
+        self.notes = PrivateNotes(self.gateway, self.activity)
         self.managers = Managers(self.settings.team, self.gateway)
         self.digest_schedule = digests.DigestScheduler()
 
@@ -64,9 +67,16 @@ class Runtime:
         )
 
     def run_pending(self) -> int:
-        """One pass: process recorded intake, send due reminders, escalations and expiries (claimed
-        per row, so every process may run it), then deliver due Slack writes; returns work done."""
-        done = slack_intake.process_pending(
+        """One pass: apply recorded clicks on Claim, process recorded intake, send due reminders,
+        escalations and expiries (claimed per row, so every process may run it), then deliver due
+        Slack writes; returns work done."""
+        # Between two claims, the requests being answered go first (a short wait at most).
+        done = cases.apply_claims(
+            self.factory,
+            self.settings.team,
+            pause=lambda: self.activity.wait_for_gap(DELIVERY_YIELD_SECONDS),
+        )
+        done += slack_intake.process_pending(
             self.factory, self.gateway, self.classifier, self.settings.team, self.clock
         )
         done += reminders.sweep(
@@ -90,6 +100,7 @@ class Runtime:
     def close(self) -> None:
         """Stop the worker and release database connections."""
         self.worker.stop()
+        self.notes.close()
         if self.llm is not None:
             self.llm.close()
         self.engine.dispose()
@@ -201,6 +212,7 @@ def create_bolt_app(rt: Runtime) -> App:
         raise_error_for_unhandled_request=False,
     )
     # Bolt tries listeners in this order, each costing a match: the most frequent go first.
+    actions.register_claim(app, rt)
     commands.register(app, rt)
     events.register(app, rt)
     actions.register(app, rt)

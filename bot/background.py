@@ -26,32 +26,46 @@ class RequestActivity:
     QUIET_SECONDS = 0.02  # no request in flight for this long: a gap
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Woken when the last request in flight ends: waiters do not poll.
+        self._idle = threading.Condition(threading.Lock())
         self._active = 0
         self._last_end = 0.0
 
     @contextmanager
     def serving(self) -> Iterator[None]:
         """Wrap the answering of one request."""
-        with self._lock:
+        with self._idle:
             self._active += 1
         try:
             yield
         finally:
-            with self._lock:
+            with self._idle:
                 self._active -= 1
                 self._last_end = time.monotonic()
+                if self._active == 0:
+                    self._idle.notify_all()
 
     def busy(self) -> bool:
         """True while a request is in flight, or ended less than QUIET_SECONDS ago."""
-        with self._lock:
+        with self._idle:
             return self._active > 0 or time.monotonic() - self._last_end < self.QUIET_SECONDS
 
     def wait_for_gap(self, longest: float, stop: threading.Event | None = None) -> None:
         """Return once no request is being answered, or after `longest` seconds (or on `stop`)."""
         until = time.monotonic() + longest
-        while self.busy() and time.monotonic() < until and not (stop and stop.is_set()):
-            time.sleep(0.005)
+        with self._idle:
+            while not (stop is not None and stop.is_set()):
+                now = time.monotonic()
+                if now >= until:
+                    return
+                if self._active > 0:
+                    # Until the last request ends; in slices, so that `stop` is seen.
+                    self._idle.wait(min(until - now, 0.1))
+                    continue
+                quiet = self._last_end + self.QUIET_SECONDS - now
+                if quiet <= 0:
+                    return
+                self._idle.wait(min(quiet, until - now))
 
 
 class BackgroundWorker:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot import guidance, outbox, reminders
+from bot import guidance, logs, outbox, reminders
 from bot.classify_offline import Classification as ClassifierResult
 from bot.clock import Clock
 from bot.config import TeamConfig
@@ -23,6 +24,7 @@ from bot.render import (
 )
 from bot.taxonomy import Taxonomy
 from storage import queries
+from storage.db import reading, transaction, writing_once
 from storage.models import Case, Verdict
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
@@ -154,14 +156,9 @@ def claim(
 ) -> ActionResult:
     """Make `user_id` the owner of an open, unclaimed case; tell the thread and refresh the card."""
     lang = team.language
-    # Most clicks on a card in a busy channel come after someone took the case: a plain read
-    # of two columns decides them, and only a claim that may succeed loads and locks the case.
-    refusal = _claim_refusal(queries.case_status_and_owner(session, case_id), user_id, lang)
-    if refusal is not None:
-        return ActionResult(False, refusal)
     case = queries.case_for_update(session, case_id)
     refusal = _claim_refusal(None if case is None else (case.status, case.owner_id), user_id, lang)
-    if refusal is not None:  # changed between the read and the lock (PostgreSQL)
+    if refusal is not None:
         return ActionResult(False, refusal)
     assert case is not None
     case.status, case.owner_id, case.claimed_at = "claimed", user_id, now
@@ -188,13 +185,65 @@ def _claim_refusal(state: tuple[str, str | None] | None, user_id: str, lang: str
 
 
 def claim_by_click(
-    session: Session, case_id: int, user_id: str, channel: str, team: TeamConfig, now: datetime
+    factory: sessionmaker[Session],
+    case_id: int,
+    user_id: str,
+    channel: str,
+    team: TeamConfig,
+    now: datetime,
 ) -> ActionResult:
-    """Claim from the card's button; when it can't be done, the person is told why, privately."""
-    result = claim(session, case_id, user_id, team, now)
-    if not result.ok and result.message:
-        outbox.enqueue_ephemeral(session, channel, user_id, result.message, now)
-    return result
+    """A click on the card's Claim button, decided before the ack. A click that cannot succeed
+    (the case is owned, closed, or someone clicked first) is refused and writes nothing: the
+    caller tells the person why. One that may is recorded, one small write, and the worker
+    applies it (`apply_claims`): the ack never waits on a claim's thread reply and reminders."""
+    lang = team.language
+    with reading(factory) as connection:
+        state = queries.claim_state(connection, case_id)
+    refusal = _claim_refusal(_as_claimed(state), user_id, lang)
+    if refusal is not None:
+        return ActionResult(False, refusal)
+    with writing_once(factory) as connection:
+        first = queries.record_claim(connection, case_id, user_id, channel, now)
+    if first != user_id:  # another click was recorded between the read and the write
+        return ActionResult(False, _claim_refusal(("claimed", first), user_id, lang))
+    return ActionResult(True)
+
+
+def _as_claimed(state: queries.ClaimState | None) -> tuple[str, str | None] | None:
+    """(status, owner) as the click will find them: an open case someone clicked first is theirs."""
+    if state is None:
+        return None
+    if state.status == "open" and state.waiting is not None:
+        return "claimed", state.waiting
+    return state.status, state.owner
+
+
+def apply_claims(
+    factory: sessionmaker[Session],
+    team: TeamConfig,
+    pause: Callable[[], None] | None = None,
+    limit: int = 50,
+) -> int:
+    """Apply the recorded clicks on Claim, the first clicked first, each in one transaction with
+    its removal (a crash applies it again, never twice). A click the case changed under since
+    gets its private answer through the outbox. Returns how many were applied."""
+    with factory() as session:
+        case_ids = queries.pending_claim_cases(session, limit)
+    done = 0
+    for case_id in case_ids:
+        if pause is not None:
+            pause()
+        with logs.context(case=case_id), transaction(factory) as session:
+            click = queries.take_pending_claim(session, case_id)
+            if click is None:
+                continue  # another process has it
+            result = claim(session, case_id, click.user_id, team, click.clicked_at)
+            if not result.ok and result.message:
+                outbox.enqueue_ephemeral(
+                    session, click.channel, click.user_id, result.message, click.clicked_at
+                )
+        done += 1
+    return done
 
 
 def card_context(

@@ -64,7 +64,7 @@ def wait_idle(rt: Runtime, timeout: float = 15.0) -> bool:
     while time.monotonic() < deadline:
         rt.worker.kick()
         with rt.factory() as session:
-            if queries.pending_work(session) == 0:
+            if queries.pending_work(session) == 0 and rt.notes.pending() == 0:
                 return True
         time.sleep(0.05)
     return False

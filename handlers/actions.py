@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import case_actions, cases, classification, outbox, render
+from bot import case_actions, cases, classification, render
 from bot.app import Runtime
 from bot.cases import ActionResult
 from bot.durations import parse_duration
@@ -26,27 +26,48 @@ def _case_id(view: dict[str, Any]) -> int:
         return 0
 
 
-def register(app: App, rt: Runtime) -> None:
-    """Attach the block action and view listeners."""
+def _refuse(rt: Runtime, body: dict[str, Any], text: str) -> None:
+    # A refusal changed nothing: a private note after the ack, nothing recorded.
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    rt.notes.send(channel or body["user"]["id"], body["user"]["id"], text)
+
+
+def register_claim(app: App, rt: Runtime) -> None:
+    """Attach the card's Claim button: the most frequent click, so registered first."""
     team = rt.settings.team
 
-    def refuse(body: dict[str, Any], text: str) -> None:
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-            "channel_id"
+    @app.action(render.CLAIM_ACTION)
+    def on_claim(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        channel = (body.get("channel") or {}).get("id") or team.channels.triage
+        result = cases.claim_by_click(
+            rt.factory,
+            int(action.get("value") or 0),
+            body["user"]["id"],
+            channel,
+            team,
+            rt.clock.now(),
         )
-        with transaction(rt.factory) as session:
-            outbox.enqueue_ephemeral(
-                session, channel or body["user"]["id"], body["user"]["id"], text, rt.clock.now()
-            )
-        rt.worker.kick()
+        if result.ok:
+            rt.worker.kick()
+        elif result.message:
+            _refuse(rt, body, result.message)
+        ack()
+
+
+def register(app: App, rt: Runtime) -> None:
+    """Attach the other block action and view listeners."""
+    team = rt.settings.team
 
     def direct(body: dict[str, Any], run: Callable[..., ActionResult]) -> None:
         case_id = int((body.get("actions") or [{}])[0].get("value") or 0)
         with transaction(rt.factory) as session:
             result = run(session, case_id, rt.actor(body["user"]["id"]))
         if not result.ok and result.message:
-            refuse(body, result.message)
-        rt.worker.kick()
+            _refuse(rt, body, result.message)
+        else:
+            rt.worker.kick()
 
     def open_form(
         body: dict[str, Any], case_id: int, build: Callable[[Any], dict[str, Any]]
@@ -55,27 +76,12 @@ def register(app: App, rt: Runtime) -> None:
             case = case_actions.case_for_form(session, case_id)
             view = build(case) if case is not None else None
         if view is None:
-            refuse(body, t(team.language, "claim_missing"))
+            _refuse(rt, body, t(team.language, "claim_missing"))
             return
         try:
             rt.gateway.open_view(body["trigger_id"], view)
         except SlackDeliveryError:
-            refuse(body, t(team.language, "shortcut_failed"))
-
-    @app.action(render.CLAIM_ACTION)
-    def on_claim(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        channel = (body.get("channel") or {}).get("id") or team.channels.triage
-        with transaction(rt.factory) as session:
-            cases.claim_by_click(
-                session,
-                int(action.get("value") or 0),
-                body["user"]["id"],
-                channel,
-                team,
-                rt.clock.now(),
-            )
-        rt.worker.kick()
+            _refuse(rt, body, t(team.language, "shortcut_failed"))
 
     @app.action(render.RELEASE_ACTION)
     def on_release(ack: Ack, body: dict[str, Any]) -> None:
@@ -133,7 +139,7 @@ def register(app: App, rt: Runtime) -> None:
         if name == "assign" and not rt.managers(body["user"]["id"]):
             refused = case_actions.refuse_unless_manager(rt.actor(body["user"]["id"]), "assign")
             if refused is not None and refused.message:
-                refuse(body, refused.message)
+                _refuse(rt, body, refused.message)
                 return
         open_form(body, int(case_id), forms[name])
 
@@ -147,7 +153,7 @@ def register(app: App, rt: Runtime) -> None:
             try:
                 rt.gateway.open_view(body["trigger_id"], view)
             except SlackDeliveryError:
-                refuse(body, t(team.language, "shortcut_failed"))
+                _refuse(rt, body, t(team.language, "shortcut_failed"))
 
     @app.action(re.compile(r"^open_thread:"))
     def on_open_thread(ack: Ack) -> None:

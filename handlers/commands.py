@@ -16,6 +16,9 @@ from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
+# The commands answered after the ack, through response_url (or a modal, a DM).
+SLOW_COMMANDS = frozenset({"list", "show", "stats", "export", "forget", "digest"})
+
 
 def register(app: App, rt: Runtime) -> None:
     """Attach the slash command and its "more" button."""
@@ -52,7 +55,7 @@ def register(app: App, rt: Runtime) -> None:
             parsed = commands.parse(command.get("text", ""), lang, rt.taxonomy)
         except commands.UsageError:
             return
-        if parsed.name not in ("list", "show", "stats", "export", "forget", "digest"):
+        if parsed.name not in SLOW_COMMANDS:
             return
         user = command["user_id"]
         if parsed.name in commands.MANAGER_ONLY and not rt.managers(user):
@@ -109,7 +112,16 @@ def register(app: App, rt: Runtime) -> None:
     def _permalink(case: Any) -> str:
         return rt.gateway.permalink(case.slack_channel, case.root_ts)
 
-    app.command("/triage")(ack=ack_command, lazy=[answer])
+    def needs_answer(command: dict[str, Any]) -> bool:
+        try:
+            parsed = commands.parse(command.get("text", ""), lang, rt.taxonomy)
+        except commands.UsageError:
+            return False
+        return parsed.name in SLOW_COMMANDS
+
+    # Bolt copies the whole request for a lazy listener: only commands with a slow part pay.
+    app.command("/triage", matchers=[needs_answer])(ack=ack_command, lazy=[answer])
+    app.command("/triage")(ack_command)
 
     @app.view(FORGET_VIEW)
     def on_forget(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from slack_bolt import App
@@ -26,9 +25,4 @@ def register(app: App, rt: Runtime) -> None:
         user = (body.get("user") or {}).get("id") or body.get("user_id")
         channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
         if user and channel:
-            # In a thread of its own: the answer to Slack must not wait on Slack's Web API.
-            threading.Thread(
-                target=rt.gateway.post_ephemeral,
-                args=(channel, user, t(rt.settings.team.language, "oops")),
-                daemon=True,
-            ).start()
+            rt.notes.send(channel, user, t(rt.settings.team.language, "oops"))

@@ -26,12 +26,12 @@ def register(app: App, rt: Runtime) -> None:
         channel = (body.get("channel") or {}).get("id", "")
         opened = shortcut.open_form(rt.factory, body, team, rt.clock)
         if opened.view is None:
-            rt.gateway.post_ephemeral(channel, user, opened.message or "")
+            rt.notes.send(channel, user, opened.message or "")
             return
         try:
             rt.gateway.open_view(body["trigger_id"], opened.view)
         except SlackDeliveryError:
-            rt.gateway.post_ephemeral(channel, user, t(team.language, "shortcut_failed"))
+            rt.notes.send(channel, user, t(team.language, "shortcut_failed"))
 
     @app.view(SEND_TO_TRIAGE_VIEW)
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

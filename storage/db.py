@@ -12,12 +12,14 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; on SQLite, turn on WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, ping_after: float | None = None, **kwargs: Any) -> Engine:
+    """Create an engine; on SQLite, turn on WAL, foreign keys and a busy timeout; on PostgreSQL,
+    check pooled connections idle for `ping_after` seconds (default 30) before use."""
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1] if "///" in url else ""
         if database and database != ":memory:":
@@ -44,7 +46,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # hide_parameters: an error's message must not carry a verbatim into the logs; the connect
     # timeout makes an unreachable database an error in seconds (readiness, Slack's acks).
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    engine = create_engine(url, hide_parameters=True, **kwargs)
+    _ping_when_idle(engine, IDLE_PING_SECONDS if ping_after is None else ping_after)
+    return engine
+
+
+IDLE_PING_SECONDS = 30.0
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use when it sat idle for `idle_seconds`.
+
+    SQLAlchemy's pool_pre_ping checks every checkout: a round trip on each request, which an
+    ack under load pays for. A connection in steady use is checked by its use: if the server
+    went away meanwhile, that one statement fails, SQLAlchemy renews the whole pool, and the
+    work is retried (the worker's next pass, Slack's person clicking again, the webhook's
+    sender). A connection left idle, the usual victim of a restart or a firewall's timeout,
+    is checked first and silently replaced."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the ping must not leave a transaction open
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -119,6 +152,32 @@ class WriterQueue:
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def _engine(factory: sessionmaker[Session]) -> Engine:
+    bind = factory.kw["bind"]
+    assert isinstance(bind, Engine)
+    return bind
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A connection for a quick read outside any transaction (autocommit): on PostgreSQL each
+    query is one round trip, with no BEGIN before it nor ROLLBACK after. For the reads that
+    decide an ack; anything that reads then writes uses `transaction`."""
+    with _engine(factory).connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def writing_once(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A connection for writes that each decide alone (an insert a unique key guards): every
+    statement commits at once, the writers' queue held on SQLite. For the one write an ack
+    needs; a change that reads then writes, or writes several rows, uses `transaction`."""
+    engine = _engine(factory)
+    queue = _WRITERS.get(engine)
+    with queue.hold() if queue is not None else nullcontext(), engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -367,3 +367,16 @@ class VerdictCount(Base):
     reason: Mapped[str] = mapped_column(String(64), primary_key=True)
     consent: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PendingClaim(Base):
+    """A click on a card's Claim button, recorded before the ack; the worker applies it.
+
+    One per case (the key): a later click on the same case is refused at once, so the first
+    person to click is the one who gets it, whichever process answers."""
+
+    __tablename__ = "pending_claims"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))  # where to answer if it cannot be done
+    clicked_at: Mapped[datetime]

@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Text,
+    bindparam,
     cast,
     delete,
     func,
@@ -45,6 +47,7 @@ from storage.models import (
     InboundEvent,
     MaintenanceRun,
     OutboxMessage,
+    PendingClaim,
     SlackPace,
     Verdict,
     VerdictCount,
@@ -347,10 +350,71 @@ def case_for_card(session: Session, case_id: int) -> Case | None:
     return session.scalars(query).first()
 
 
-def case_status_and_owner(session: Session, case_id: int) -> tuple[str, str | None] | None:
-    """A case's status and owner, read without loading or locking it."""
-    row = session.execute(select(Case.status, Case.owner_id).where(Case.id == case_id)).first()
-    return None if row is None else (row[0], row[1])
+@dataclass(frozen=True)
+class ClaimState:
+    """What decides a click on Claim: the case's status and owner, and whose earlier click on
+    Claim waits to be applied (None: nobody's)."""
+
+    status: str
+    owner: str | None
+    waiting: str | None
+
+
+_CLAIM_STATE = (
+    select(Case.status, Case.owner_id, PendingClaim.user_id)
+    .outerjoin(PendingClaim, PendingClaim.case_id == Case.id)
+    .where(Case.id == bindparam("case_id"))
+)
+
+
+def claim_state(connection: Connection, case_id: int) -> ClaimState | None:
+    """A case's claim state, read in one query without loading or locking anything."""
+    row = connection.execute(_CLAIM_STATE, {"case_id": case_id}).first()
+    return None if row is None else ClaimState(row[0], row[1], row[2])
+
+
+_RECORD_CLAIM = {
+    name: insert_fn(PendingClaim)
+    .on_conflict_do_nothing(index_elements=["case_id"])
+    .returning(PendingClaim.user_id)
+    for name, insert_fn in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+_WAITING_CLAIM = select(PendingClaim.user_id).where(PendingClaim.case_id == bindparam("case_id"))
+
+
+def record_claim(
+    connection: Connection, case_id: int, user_id: str, channel: str, at: datetime
+) -> str:
+    """Record a click on Claim unless one already waits for the case (one statement, which the
+    key decides); returns whose click waits (`user_id` when this one was recorded)."""
+    row = {"case_id": case_id, "user_id": user_id, "channel": channel, "clicked_at": at}
+    if connection.execute(_RECORD_CLAIM[connection.dialect.name], row).first() is not None:
+        return user_id
+    return str(connection.scalar(_WAITING_CLAIM, {"case_id": case_id}))
+
+
+def pending_claim_cases(session: Session, limit: int) -> list[int]:
+    """Cases with a click on Claim waiting, the first clicked first."""
+    query = (
+        select(PendingClaim.case_id)
+        .order_by(PendingClaim.clicked_at, PendingClaim.case_id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def take_pending_claim(session: Session, case_id: int) -> PendingClaim | None:
+    """Remove a case's waiting click and return it, for applying it in the same transaction;
+    None when another process is applying it or already did (skipped, not waited for)."""
+    query = (
+        select(PendingClaim)
+        .where(PendingClaim.case_id == case_id)
+        .with_for_update(skip_locked=True)
+    )
+    click = session.scalars(query).first()
+    if click is not None:
+        session.delete(click)
+    return click
 
 
 def case_for_update(session: Session, case_id: int) -> Case | None:
@@ -559,9 +623,13 @@ def outbox_depth(session: Session) -> int:
 
 
 def pending_work(session: Session) -> int:
-    """Recorded intake not yet processed plus Slack writes not yet delivered."""
+    """Recorded intake and clicks on Claim not yet processed, plus Slack writes not yet
+    delivered."""
     inbound = select(func.count()).select_from(InboundEvent).where(InboundEvent.status == "pending")
-    return int(session.scalar(inbound) or 0) + outbox_depth(session)
+    claims = select(func.count()).select_from(PendingClaim)
+    return (
+        int(session.scalar(inbound) or 0) + int(session.scalar(claims) or 0) + outbox_depth(session)
+    )
 
 
 # --- classification: results, the LLM cache, LLM jobs, human corrections --------------------

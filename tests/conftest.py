@@ -19,13 +19,13 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from bot import sandbox
 from bot.app import Runtime, build_runtime
 from bot.config import Settings, load_settings, normalise_database_url
 from bot.server import LocalServer, start_local
 from bot.slack_emulator import SlackEmulator
 from bot.slack_signing import SlackRequestSender
 from bot.webhook import sign as webhook_sign
-from storage import queries
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -139,14 +139,8 @@ class Harness:
 
     def wait_idle(self, timeout: float = 15.0) -> None:
         """Wait until recorded intake is processed and queued Slack writes are delivered."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.rt.worker.kick()
-            with self.rt.factory() as session:
-                if queries.pending_work(session) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("the bot did not finish its work in time")
+        if not sandbox.wait_idle(self.rt, timeout):
+            raise AssertionError("the bot did not finish its work in time")
 
     def post_intake(self, text: str, user: str = ANALYST, **kwargs: Any) -> dict[str, Any]:
         """A person posts in the intake channel; Slack delivers the event to the bot."""

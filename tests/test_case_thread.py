@@ -6,10 +6,11 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import render
-from storage.models import Case, CaseSchedule, ContactAttempt, Event
+from bot.app import build_runtime
+from storage.models import Case, CaseSchedule, ContactAttempt, Event, OutboxMessage
 from tests.conftest import AGENT, AGENT2, MANAGER, TRIAGE, Harness, block_text, buttons
 
 FORMER = "Customer: jean@example.fr\nStatus: former\nConsent: yes\nLe SAV a gardé mon téléphone trois fois."
@@ -219,6 +220,30 @@ def test_simultaneous_claims_make_one_owner(bot: Harness) -> None:
     assert "already claimed by" in bot.emulator.ephemerals(TRIAGE, loser)[-1]["text"]
 
 
+def test_a_refused_click_is_answered_privately_and_writes_nothing(bot: Harness) -> None:
+    card = open_case(bot)
+    # Clicks on the card as people saw it before the claim updated it.
+    late = [bot.emulator.click(TRIAGE, card["ts"], render.CLAIM_ACTION, u) for u in (AGENT2, AGENT)]
+    assert bot.click(card["ts"], render.CLAIM_ACTION, AGENT) == 200
+    bot.wait_idle()
+    with bot.rt.factory() as session:
+        before = (
+            session.scalar(select(func.count()).select_from(OutboxMessage)),
+            session.scalar(select(func.count()).select_from(Event)),
+        )
+    for payload in late:
+        assert bot.sender.send_interactivity(payload).status == 200
+    bot.wait_idle()
+    assert "already claimed by <@U0AGENT>" in bot.emulator.ephemerals(TRIAGE, AGENT2)[-1]["text"]
+    assert "You already own this case" in bot.emulator.ephemerals(TRIAGE, AGENT)[-1]["text"]
+    with bot.rt.factory() as session:
+        after = (
+            session.scalar(select(func.count()).select_from(OutboxMessage)),
+            session.scalar(select(func.count()).select_from(Event)),
+        )
+    assert after == before  # no outbox row, no event: a refusal changes nothing
+
+
 def test_snooze_is_bounded_for_agents(bot: Harness) -> None:
     card = open_case(bot)
     bot.click(card["ts"], render.CLAIM_ACTION, AGENT)
@@ -293,3 +318,36 @@ def test_app_home_shows_my_cases_and_follows_changes(bot: Harness) -> None:
         if b.get("accessory", {}).get("url")
     ]
     assert links and links[0].endswith("/archives/C0TRIAGE/p" + card["ts"].replace(".", ""))
+
+
+def test_acked_claims_survive_a_crash_before_they_are_applied(bot: Harness) -> None:
+    bot.post_intake("Customer: a@example.com\nConsent: yes\nToo expensive.")
+    bot.post_intake("Customer: b@example.com\nConsent: yes\nNo signal at home.")
+    bot.wait_idle()
+    cards = bot.cards()
+    assert len(cards) == 2
+    second_click = bot.emulator.click(TRIAGE, cards[0]["ts"], render.CLAIM_ACTION, AGENT2)
+    bot.rt.worker.stop()  # the process acks, then dies before its worker applies anything
+    for card in cards:
+        assert bot.click(card["ts"], render.CLAIM_ACTION, AGENT) == 200
+    # Someone clicking a case another person clicked first is told at once, by name.
+    assert bot.sender.send_interactivity(second_click).status == 200
+    bot.rt.notes.close()
+    assert "already claimed by <@U0AGENT>" in bot.emulator.ephemerals(TRIAGE, AGENT2)[-1]["text"]
+    assert all(not any("Claimed by" in r for r in replies(bot, card)) for card in cards)
+
+    restarted = build_runtime(bot.rt.settings)
+    try:
+        while restarted.run_pending() > 0:
+            pass
+        assert restarted.run_pending() == 0  # nothing applied twice
+    finally:
+        restarted.close()
+    with bot.rt.factory() as session:
+        assert [c.owner_id for c in session.scalars(select(Case).order_by(Case.id))] == [AGENT] * 2
+        assert len([e for e in session.scalars(select(Event)) if e.kind == "claimed"]) == 2
+    for card in cards:
+        assert [r for r in replies(bot, card) if "Claimed by" in r] == [
+            ":raising_hand: Claimed by <@U0AGENT>."
+        ]
+    assert bot.emulator.ephemerals(TRIAGE, AGENT) == []
