@@ -27,7 +27,7 @@ from bot.permissions import Managers
 from bot.private_notes import PrivateNotes
 from bot.slack_gateway import BotIdentity, SlackDeliveryError, SlackGateway, make_web_client
 from bot.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
-from storage.db import make_engine, make_sessionmaker
+from storage.db import make_engine, make_sessionmaker, yielding_writes
 from storage.migrate import schema_problem
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ class Runtime:
         """One pass: apply recorded clicks on Claim, process recorded intake, send due reminders,
         escalations and expiries (claimed per row, so every process may run it), then deliver due
         Slack writes; returns work done."""
+        with yielding_writes():  # the acks' writes go first, in every process
+            return self._pass()
+
+    def _pass(self) -> int:
         # Between two claims, the requests being answered go first (a short wait at most).
         done = cases.apply_claims(
             self.factory,

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
-from bot.background import DELIVERY_YIELD_SECONDS, RequestActivity
+from bot.background import RequestActivity
 from bot.slack_gateway import SlackGateway
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000  # a flood of refused clicks cannot grow memory without bound
+# A note waits for a gap in the requests being answered until it is this old, then goes anyway:
+# under a burst the acks go first, and under load that lasts the notes keep up, a second late.
+MAX_DELAY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class _Note:
     user: str
     text: str
     thread_ts: str | None
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class PrivateNotes:
@@ -84,7 +89,8 @@ class PrivateNotes:
                 if note is None:
                     return
                 if self._activity is not None:
-                    self._activity.wait_for_gap(DELIVERY_YIELD_SECONDS)
+                    late = note.queued_at + MAX_DELAY_SECONDS - time.monotonic()
+                    self._activity.wait_for_gap(max(0.0, late))
                 # post_ephemeral logs its own failures: a note is best effort.
                 self._gateway.post_ephemeral(note.channel, note.user, note.text, note.thread_ts)
             except Exception:  # the thread must outlive one bad note; the cause is logged

@@ -110,6 +110,9 @@ class WriterQueue:
 
     POLL_SECONDS = 0.0005
     TIMEOUT_SECONDS = 30.0
+    # Background writes leave the lock free this long after the last write of their process:
+    # a waiter in another process polls, then needs its own process's GIL (up to 5 ms busy).
+    YIELD_SECONDS = 0.005
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -117,10 +120,16 @@ class WriterQueue:
         self._depth = 0
         self._fd: int | None = None
         self._pid = 0
+        self._released_at = 0.0
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        """Wait for this process's turn, then every other process's; re-entrant in a thread."""
+        """Wait for this process's turn, then every other process's; re-entrant in a thread.
+        Inside `yielding_writes()`, first let the lock rest for YIELD_SECONDS after its last use."""
+        if getattr(_yielding, "on", False) and self._depth == 0:
+            rested = time.monotonic() - self._released_at
+            if rested < self.YIELD_SECONDS:
+                time.sleep(self.YIELD_SECONDS - rested)
         if not self._lock.acquire(timeout=self.TIMEOUT_SECONDS):
             raise TimeoutError("waited 30 s for the SQLite write lock")
         try:
@@ -132,6 +141,7 @@ class WriterQueue:
             finally:
                 if self._depth == 1 and self._fd is not None:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    self._released_at = time.monotonic()
                 self._depth -= 1
         finally:
             self._lock.release()
@@ -152,6 +162,21 @@ class WriterQueue:
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+_yielding = threading.local()
+
+
+@contextmanager
+def yielding_writes() -> Iterator[None]:
+    """Mark this thread's writes in the block as background work. On SQLite (one writer at a
+    time), each then waits until the write lock has rested a moment, so that a click's ack
+    waiting in another process gets its turn: waiters there poll, and a thread taking the lock
+    back at once would win every time, for as long as its batch lasts."""
+    previous = getattr(_yielding, "on", False)
+    _yielding.on = True
+    try:
+        yield
+    finally:
+        _yielding.on = previous
 
 
 def _engine(factory: sessionmaker[Session]) -> Engine:
@@ -176,8 +201,12 @@ def writing_once(factory: sessionmaker[Session]) -> Iterator[Connection]:
     needs; a change that reads then writes, or writes several rows, uses `transaction`."""
     engine = _engine(factory)
     queue = _WRITERS.get(engine)
-    with queue.hold() if queue is not None else nullcontext(), engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        # Only the statements wait in the queue: taking the connection from the pool and giving
+        # it back (each a call that may wait for the GIL) happen outside it.
+        with queue.hold() if queue is not None else nullcontext():
+            yield connection
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage import queries
-from storage.db import make_engine, make_sessionmaker, transaction
+from storage.db import make_engine, make_sessionmaker, transaction, yielding_writes
 from storage.models import Case, Customer, Event, OutboxMessage
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -108,12 +110,13 @@ def test_allocated_ids_are_new_and_used_once(factory) -> None:  # type: ignore[n
         assert later > max(ids)
 
 
-def _write_events(url: str, case_id: int, label: str, count: int) -> None:
+def _write_events(url: str, case_id: int, label: str, count: int, background: bool = False) -> None:
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
-    for n in range(count):
-        with transaction(factory) as session:
-            queries.add_event(session, case_id, f"{label}-{n}", "system", NOW)
+    with yielding_writes() if background else nullcontext():
+        for n in range(count):
+            with transaction(factory) as session:
+                queries.add_event(session, case_id, f"{label}-{n}", "system", NOW)
     engine.dispose()
 
 
@@ -145,3 +148,44 @@ def test_sqlite_writers_of_several_processes_all_get_their_turn(tmp_path: Path) 
         assert [k for k in kinds if k.startswith(label + "-")] == [
             f"{label}-{n}" for n in range(100)
         ]
+
+
+def test_an_ack_waiting_in_another_process_writes_before_a_background_batch_ends(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/writers.db"
+    from storage.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        case_id = _case(session)
+    batch = multiprocessing.get_context("spawn").Process(
+        target=_write_events, args=(url, case_id, "background", 200, True)
+    )
+    batch.start()
+    while not any(k.startswith("background-") for k in _kinds(factory)):
+        pass  # the batch holds the write lock again and again from now on
+    # This process is busy answering other requests, as a web process under load is: its
+    # waiting writer needs the GIL back each time it polls the lock.
+    done = threading.Event()
+
+    def answer_requests() -> None:
+        while not done.is_set():
+            sum(range(1000))
+
+    busy = [threading.Thread(target=answer_requests) for _ in range(4)]
+    for thread in busy:
+        thread.start()
+    with transaction(factory) as session:  # a click's write, waiting behind the batch
+        queries.add_event(session, case_id, "ack", "system", NOW)
+    done.set()
+    for thread in busy:
+        thread.join()
+    batch.join(60)
+    assert batch.exitcode == 0
+    kinds = _kinds(factory)
+    engine.dispose()
+    # The batch let the lock rest between its writes: the ack went in long before its end.
+    assert len(kinds) == 201 and kinds.index("ack") < 100
