@@ -40,6 +40,7 @@ def register_claim(app: App, rt: Runtime) -> None:
 
     @app.action(render.CLAIM_ACTION)
     def on_claim(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()  # sent once this returns: the click is decided, and recorded if need be, first
         channel = (body.get("channel") or {}).get("id") or team.channels.triage
         result = cases.claim_by_click(
             rt.factory,
@@ -53,7 +54,6 @@ def register_claim(app: App, rt: Runtime) -> None:
             rt.worker.kick()
         elif result.message:
             _refuse(rt, body, result.message)
-        ack()
 
 
 def register(app: App, rt: Runtime) -> None:

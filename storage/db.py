@@ -114,35 +114,40 @@ class WriterQueue:
     # a waiter in another process polls, then needs its own process's GIL (up to 5 ms busy).
     YIELD_SECONDS = 0.005
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout: float = TIMEOUT_SECONDS) -> None:
         self._path = path
+        self._timeout = timeout
         self._lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
         self._pid = 0
         self._released_at = 0.0
+        self._owner = 0  # the thread holding the lock: a nested hold in it does not wait
 
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Wait for this process's turn, then every other process's; re-entrant in a thread.
         Inside `yielding_writes()`, first let the lock rest for YIELD_SECONDS after its last use."""
-        if getattr(_yielding, "on", False) and self._depth == 0:
+        if getattr(_yielding, "on", False) and self._owner != threading.get_ident():
             rested = time.monotonic() - self._released_at
             if rested < self.YIELD_SECONDS:
                 time.sleep(self.YIELD_SECONDS - rested)
-        if not self._lock.acquire(timeout=self.TIMEOUT_SECONDS):
-            raise TimeoutError("waited 30 s for the SQLite write lock")
+        if not self._lock.acquire(timeout=self._timeout):
+            raise TimeoutError(f"waited {self._timeout:g} s for the SQLite write lock")
         try:
+            if self._depth == 0:
+                self._lock_file()  # raises after the timeout, the depth left as it was
+                self._owner = threading.get_ident()
             self._depth += 1
-            if self._depth == 1:
-                self._lock_file()
             try:
                 yield
             finally:
-                if self._depth == 1 and self._fd is not None:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                    self._released_at = time.monotonic()
                 self._depth -= 1
+                if self._depth == 0:
+                    self._owner = 0
+                    if self._fd is not None:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    self._released_at = time.monotonic()
         finally:
             self._lock.release()
 
@@ -150,14 +155,16 @@ class WriterQueue:
         if self._fd is None or self._pid != os.getpid():  # a forked child needs its own file
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
-        deadline = time.monotonic() + self.TIMEOUT_SECONDS
+        deadline = time.monotonic() + self._timeout
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError("waited 30 s for the SQLite write lock") from None
+                    raise TimeoutError(
+                        f"waited {self._timeout:g} s for the SQLite write lock"
+                    ) from None
                 time.sleep(self.POLL_SECONDS)
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage import queries
-from storage.db import make_engine, make_sessionmaker, transaction, yielding_writes
+from storage.db import WriterQueue, make_engine, make_sessionmaker, transaction, yielding_writes
 from storage.models import Case, Customer, Event, OutboxMessage
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -189,3 +189,14 @@ def test_an_ack_waiting_in_another_process_writes_before_a_background_batch_ends
     engine.dispose()
     # The batch let the lock rest between its writes: the ack went in long before its end.
     assert len(kinds) == 201 and kinds.index("ack") < 100
+
+
+def test_a_writer_that_timed_out_waiting_still_queues_next_time(tmp_path: Path) -> None:
+    # Two queues on one file: as two processes are (an flock belongs to its open file).
+    path = tmp_path / "t.db-writers"
+    other, mine = WriterQueue(path, timeout=0.2), WriterQueue(path, timeout=0.2)
+    with other.hold(), pytest.raises(TimeoutError, match=r"waited 0\.2 s"), mine.hold():
+        pass
+    # Its turn, the file lock taken again: the other one waits now.
+    with mine.hold(), pytest.raises(TimeoutError), other.hold():
+        pass
