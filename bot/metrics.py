@@ -83,21 +83,37 @@ ERASURES = Counter(PREFIX + "erasures", "Customers forgotten and verdicts purged
 
 
 class QueueCollector(Collector):
-    """Outbox depth and the age of its oldest undelivered row, read at scrape time."""
+    """The outbox's depth and the claims waiting to be applied, each with the age of its oldest
+    row, read at scrape time."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self.factory = factory
 
     def collect(self) -> Iterator[Metric]:
         with self.factory() as session:
-            depth, oldest = queries.outbox_depth_and_oldest(session)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
-        yield GaugeMetricFamily(PREFIX + "outbox_depth", "Slack writes waiting", value=depth)
-        yield GaugeMetricFamily(
-            PREFIX + "outbox_oldest_age_seconds",
-            "Age of the oldest Slack write waiting (0 when none)",
-            value=max(0.0, age),
-        )
+            queues = (
+                (
+                    "outbox_depth",
+                    "outbox",
+                    "Slack writes",
+                    queries.outbox_depth_and_oldest(session),
+                ),
+                (
+                    "claims_waiting",
+                    "claims",
+                    "recorded clicks on Claim",
+                    queries.claims_waiting_and_oldest(session),
+                ),
+            )
+        now = datetime.now(UTC)
+        for count_name, prefix, what, (count, oldest) in queues:
+            age = (now - oldest).total_seconds() if oldest is not None else 0.0
+            yield GaugeMetricFamily(PREFIX + count_name, f"{what} waiting", value=count)
+            yield GaugeMetricFamily(
+                f"{PREFIX}{prefix}_oldest_age_seconds",
+                f"Age of the oldest of the {what} waiting (0 when none)",
+                value=max(0.0, age),
+            )
 
 
 def multiprocess() -> bool:

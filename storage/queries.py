@@ -1444,6 +1444,15 @@ def outbox_depth_and_oldest(session: Session) -> tuple[int, datetime | None]:
     query = select(func.count(), func.min(OutboxMessage.created_at)).where(
         OutboxMessage.status == "pending"
     )
+    return _count_and_oldest(session, query)
+
+
+def claims_waiting_and_oldest(session: Session) -> tuple[int, datetime | None]:
+    """How many recorded clicks on Claim wait to be applied, and when the oldest was clicked."""
+    return _count_and_oldest(session, select(func.count(), func.min(PendingClaim.clicked_at)))
+
+
+def _count_and_oldest(session: Session, query: Any) -> tuple[int, datetime | None]:
     count, oldest = session.execute(query).one()
     if isinstance(oldest, str):  # SQLite's MIN() hands back the stored text
         oldest = datetime.fromisoformat(oldest)

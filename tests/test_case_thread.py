@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -335,6 +336,7 @@ def test_acked_claims_survive_a_crash_before_they_are_applied(bot: Harness) -> N
     bot.rt.notes.close()
     assert "already claimed by <@U0AGENT>" in bot.emulator.ephemerals(TRIAGE, AGENT2)[-1]["text"]
     assert all(not any("Claimed by" in r for r in replies(bot, card)) for card in cards)
+    assert "triage_claims_waiting 2.0" in _metrics(bot)  # what an operator would alert on
 
     restarted = build_runtime(bot.rt.settings)
     try:
@@ -351,3 +353,11 @@ def test_acked_claims_survive_a_crash_before_they_are_applied(bot: Harness) -> N
             ":raising_hand: Claimed by <@U0AGENT>."
         ]
     assert bot.emulator.ephemerals(TRIAGE, AGENT) == []
+    metrics = _metrics(bot)
+    assert "triage_claims_waiting 0.0" in metrics
+    assert "triage_claims_oldest_age_seconds 0.0" in metrics
+
+
+def _metrics(bot: Harness) -> str:
+    with urllib.request.urlopen(bot.server.url + "/metrics", timeout=10) as response:
+        return str(response.read().decode())
