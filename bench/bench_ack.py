@@ -94,7 +94,7 @@ class _Emulator(SlackEmulator):
 
     def ephemeral_count(self) -> int:
         """How many private notes the bot has shown so far."""
-        return len(self._ephemerals)
+        return len(self.ephemerals())
 
 
 class _Manager(BaseManager):

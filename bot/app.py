@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cases, classification, digests, reminders, slack_intake
-from bot.background import DELIVERY_YIELD_SECONDS, BackgroundWorker, RequestActivity
+from bot.background import BackgroundWorker, RequestActivity
 from bot.case_actions import Actor
 from bot.classify_llm import LLMClassifier
 from bot.classify_offline import OfflineClassifier
@@ -74,11 +74,8 @@ class Runtime:
             return self._pass()
 
     def _pass(self) -> int:
-        # Between two claims, the requests being answered go first (a short wait at most).
         done = cases.apply_claims(
-            self.factory,
-            self.settings.team,
-            pause=lambda: self.activity.wait_for_gap(DELIVERY_YIELD_SECONDS),
+            self.factory, self.settings.team, pause=self.activity.between_items
         )
         done += slack_intake.process_pending(
             self.factory, self.gateway, self.classifier, self.settings.team, self.clock
@@ -171,8 +168,7 @@ def build_runtime(
         cases.card_renderer(settings.team, taxonomy, clock),
         home_renderer(settings.team, taxonomy, clock, bot.url),
         send_digest=digests.sender(factory, gateway),
-        # Between two messages, the requests being answered go first (a short wait at most).
-        pause=lambda: activity.wait_for_gap(DELIVERY_YIELD_SECONDS),
+        pause=activity.between_items,
     )
     return Runtime(
         settings,

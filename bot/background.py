@@ -50,6 +50,11 @@ class RequestActivity:
         with self._idle:
             return self._active > 0 or time.monotonic() - self._last_end < self.QUIET_SECONDS
 
+    def between_items(self) -> None:
+        """The pause of background work between two items (a claim, a Slack message): the
+        requests being answered go first, for DELIVERY_YIELD_SECONDS at most."""
+        self.wait_for_gap(DELIVERY_YIELD_SECONDS)
+
     def wait_for_gap(self, longest: float, stop: threading.Event | None = None) -> None:
         """Return once no request is being answered, or after `longest` seconds (or on `stop`)."""
         until = time.monotonic() + longest

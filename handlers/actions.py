@@ -26,12 +26,17 @@ def _case_id(view: dict[str, Any]) -> int:
         return 0
 
 
-def _refuse(rt: Runtime, body: dict[str, Any], text: str) -> None:
-    # A refusal changed nothing: a private note after the ack, nothing recorded.
+def _channel_of(body: dict[str, Any]) -> str | None:
+    """The channel of the message a click was on."""
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
         "channel_id"
     )
-    rt.notes.send(channel or body["user"]["id"], body["user"]["id"], text)
+    return str(channel) if channel else None
+
+
+def _refuse(rt: Runtime, body: dict[str, Any], text: str) -> None:
+    # A refusal changed nothing: a private note after the ack, nothing recorded.
+    rt.notes.send(_channel_of(body) or body["user"]["id"], body["user"]["id"], text)
 
 
 def register_claim(app: App, rt: Runtime) -> None:
@@ -41,7 +46,7 @@ def register_claim(app: App, rt: Runtime) -> None:
     @app.action(render.CLAIM_ACTION)
     def on_claim(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()  # sent once this returns: the click is decided, and recorded if need be, first
-        channel = (body.get("channel") or {}).get("id") or team.channels.triage
+        channel = _channel_of(body) or team.channels.triage
         result = cases.claim_by_click(
             rt.factory,
             int(action.get("value") or 0),

@@ -80,17 +80,24 @@ def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return env
 
 
-def test_import_of_10000_rows_with_bad_rows(tmp_path: Path, database_url: str) -> None:
-    source = tmp_path / "verdicts.csv"
-    expected = _write_csv(source, 10_000)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "import", str(source)],
+def _triage_import(
+    tmp_path: Path, database_url: str, *args: str, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """`triage import ARGS` in a process of its own, as a person runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "import", *args],
         capture_output=True,
         text=True,
         env=_env(tmp_path, database_url),
         cwd=ROOT,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+def test_import_of_10000_rows_with_bad_rows(tmp_path: Path, database_url: str) -> None:
+    source = tmp_path / "verdicts.csv"
+    expected = _write_csv(source, 10_000)
+    result = _triage_import(tmp_path, database_url, str(source), timeout=600)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "rows read:             10000" in out
@@ -112,14 +119,7 @@ def test_import_of_10000_rows_with_bad_rows(tmp_path: Path, database_url: str) -
     assert stored == 10_000 - expected["rejected"]
     assert cases == expected["cases"]
 
-    again = subprocess.run(
-        [sys.executable, "-m", "bot", "import", str(source)],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path, database_url),
-        cwd=ROOT,
-        timeout=600,
-    )
+    again = _triage_import(tmp_path, database_url, str(source), timeout=600)
     assert f"duplicates skipped:    {10_000 - expected['rejected']}" in again.stdout
 
 
@@ -132,14 +132,7 @@ def test_jsonl_import_reports_bad_lines(tmp_path: Path, database_url: str) -> No
         json.dumps({"comment": "Réseau absent", "phone": "06 11 22 33 44", "consent": True}),
     ]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "import", str(source)],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path, database_url),
-        cwd=ROOT,
-        timeout=120,
-    )
+    result = _triage_import(tmp_path, database_url, str(source))
     assert result.returncode == 0, result.stderr
     assert "imported:              2 (2 new cases" in result.stdout
     assert "row 2: invalid JSON" in result.stdout
@@ -153,14 +146,7 @@ def test_jsonl_import_reports_bad_lines(tmp_path: Path, database_url: str) -> No
 def test_file_without_a_verbatim_column_is_refused(tmp_path: Path, database_url: str) -> None:
     source = tmp_path / "wrong.csv"
     source.write_text("name,age\nbob,3\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "import", str(source)],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path, database_url),
-        cwd=ROOT,
-        timeout=120,
-    )
+    result = _triage_import(tmp_path, database_url, str(source))
     assert result.returncode == 2
     assert "no verbatim column" in result.stderr and "Traceback" not in result.stderr
 
@@ -305,14 +291,7 @@ def test_a_bad_number_of_jobs_is_refused_and_nothing_imported(
 ) -> None:
     source = tmp_path / "verdicts.csv"
     _write_csv(source, 10)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "import", str(source), "--jobs", "many"],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path, database_url),
-        cwd=ROOT,
-        timeout=120,
-    )
+    result = _triage_import(tmp_path, database_url, str(source), "--jobs", "many")
     assert result.returncode == 2
     assert "--jobs: 'many' is not a number of processes from 0 to 32" in result.stderr
     assert "Traceback" not in result.stderr
