@@ -108,11 +108,16 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, clock: Clock | None = None, *, check_slack: bool = True
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    check_slack: bool = True,
+    request_threads: int = 0,
 ) -> Runtime:
-    """Connect to the database and Slack and check both; raise ConfigError with one clear line."""
+    """Connect to the database and Slack and check both; raise ConfigError with one clear line.
+    `request_threads`: how many requests this process may answer at once (its pool's size)."""
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=pool_size(request_threads))
     try:
         problem = schema_problem(engine)
     except Exception as exc:  # connection refused, bad credentials, unknown database...
@@ -183,6 +188,17 @@ def build_runtime(
         llm,
         activity=activity,
     )
+
+
+# SQLAlchemy's default pool: kept open beyond it, a connection is closed when given back.
+DEFAULT_POOL_SIZE = 5
+
+
+def pool_size(request_threads: int) -> int:
+    """Connections a process keeps open: one per request thread and one for its background
+    worker. A smaller pool would close and reopen connections under load (a new PostgreSQL
+    connection costs the server a process and the ack milliseconds)."""
+    return max(DEFAULT_POOL_SIZE, request_threads + 1)
 
 
 def create_bolt_app(rt: Runtime) -> App:

@@ -38,7 +38,7 @@ def _fail(exc: ConfigError) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import build_runtime
-    from bot.server import run_gunicorn, run_socket_mode, start_local
+    from bot.server import SOCKET_MODE_THREADS, run_gunicorn, run_socket_mode, start_local
 
     settings = load_settings()
     settings.require_slack()
@@ -46,7 +46,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not settings.slack_app_token and not args.dev:
         _share_metrics_between_workers()
     if settings.slack_app_token:
-        rt = build_runtime(settings)
+        rt = build_runtime(settings, request_threads=SOCKET_MODE_THREADS)
         log.info("Socket Mode: connecting to Slack (no public URL needed)")
         run_socket_mode(rt, background=args.background)
         return 0

@@ -63,13 +63,19 @@ def start_local(
     return server
 
 
+# Slack's events and clicks answered at once over the WebSocket (Bolt's default).
+SOCKET_MODE_THREADS = 10
+
+
 def run_socket_mode(rt: Runtime, *, background: bool = True) -> None:
     """Connect to Slack over a WebSocket (no public URL needed) until interrupted."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     if background:
         rt.worker.start()
-    handler = SocketModeHandler(create_bolt_app(rt), rt.settings.slack_app_token)
+    handler = SocketModeHandler(
+        create_bolt_app(rt), rt.settings.slack_app_token, concurrency=SOCKET_MODE_THREADS
+    )
     settle_memory()
     handler.start()
 
@@ -111,7 +117,7 @@ def run_gunicorn(
 
         def load(self) -> Callable[..., Any]:
             # Runs in each worker after the fork: connections and threads must not cross a fork.
-            rt = build_runtime(settings)
+            rt = build_runtime(settings, request_threads=threads)
             if background:
                 rt.worker.start()
             application = create_wsgi_app(create_bolt_app(rt), rt)

@@ -7,17 +7,20 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import logs, render
+from bot.app import build_runtime
 from bot.erasure import find_customer, forget_customer, purge_older_than, run_retention
 from bot.health import readiness_problem
 from bot.outbox import CARD_EVENT_TYPE, POST_EVENT_TYPE
@@ -25,7 +28,7 @@ from bot.slack_emulator import SlackEmulator
 from storage.db import make_engine, transaction
 from storage.migrate import downgrade, head_revision, upgrade
 from storage.models import Base, Case, Classification, ContactAttempt, Customer, Verdict
-from tests.conftest import AGENT, INTAKE, MANAGER, TRIAGE, Harness, block_text
+from tests.conftest import AGENT, INTAKE, MANAGER, TRIAGE, Harness, block_text, make_settings
 from tests.test_case_thread import form, submit
 
 
@@ -65,6 +68,42 @@ def test_an_unreachable_database_is_not_ready() -> None:
         assert (readiness_problem(engine) or "").startswith("database unreachable")
     finally:
         engine.dispose()
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+def test_a_busy_process_keeps_its_connections_open(
+    tmp_path: Path, database_url: str, emulator: SlackEmulator
+) -> None:
+    """A process answering 8 requests at once (and its background worker) opens 9 connections
+    once and keeps them: none is closed and reopened on the next burst."""
+    rt = build_runtime(make_settings(tmp_path, database_url, emulator.api_url), request_threads=8)
+    opened: list[object] = []
+    event.listen(rt.engine, "connect", lambda connection, _record: opened.append(connection))
+    together = threading.Barrier(9)
+
+    def hold() -> None:
+        with rt.engine.connect() as connection:
+            connection.execute(select(1))
+            together.wait(timeout=10)  # every thread holds a connection at this point
+
+    def burst() -> None:
+        threads = [threading.Thread(target=hold) for _ in range(9)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    try:
+        burst()
+        first = len(opened)
+        for _again in range(3):
+            burst()
+        assert len(opened) == first  # none was closed and reopened
+        assert rt.engine.pool.checkedin() == 9  # type: ignore[attr-defined]
+    finally:
+        rt.close()
 
 
 # --- metrics ----------------------------------------------------------------------------------
