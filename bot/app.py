@@ -190,7 +190,7 @@ def build_runtime(
     )
 
 
-# SQLAlchemy's default pool: kept open beyond it, a connection is closed when given back.
+# SQLAlchemy's default pool size: a connection opened beyond it is closed when given back.
 DEFAULT_POOL_SIZE = 5
 
 

@@ -82,11 +82,15 @@ def test_a_busy_process_keeps_its_connections_open(
     opened: list[object] = []
     event.listen(rt.engine, "connect", lambda connection, _record: opened.append(connection))
     together = threading.Barrier(9)
+    failures: list[BaseException] = []
 
     def hold() -> None:
-        with rt.engine.connect() as connection:
-            connection.execute(select(1))
-            together.wait(timeout=10)  # every thread holds a connection at this point
+        try:
+            with rt.engine.connect() as connection:
+                connection.execute(select(1))
+                together.wait(timeout=10)  # every thread holds a connection at this point
+        except BaseException as exc:  # a thread's error would otherwise only be printed
+            failures.append(exc)
 
     def burst() -> None:
         threads = [threading.Thread(target=hold) for _ in range(9)]
@@ -100,6 +104,7 @@ def test_a_busy_process_keeps_its_connections_open(
         first = len(opened)
         for _again in range(3):
             burst()
+        assert failures == []
         assert len(opened) == first  # none was closed and reopened
         assert rt.engine.pool.checkedin() == 9  # type: ignore[attr-defined]
     finally:
