@@ -198,7 +198,8 @@ def reading(factory: sessionmaker[Session]) -> Iterator[Connection]:
     query is one round trip, with no BEGIN before it nor ROLLBACK after. For the reads that
     decide an ack; anything that reads then writes uses `transaction`."""
     with _engine(factory).connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 @contextmanager

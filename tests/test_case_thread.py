@@ -221,27 +221,27 @@ def test_simultaneous_claims_make_one_owner(bot: Harness) -> None:
     assert "already claimed by" in bot.emulator.ephemerals(TRIAGE, loser)[-1]["text"]
 
 
+def _outbox_rows_and_events(bot: Harness) -> tuple[int, int]:
+    with bot.rt.factory() as session:
+        return (
+            session.scalar(select(func.count()).select_from(OutboxMessage)) or 0,
+            session.scalar(select(func.count()).select_from(Event)) or 0,
+        )
+
+
 def test_a_refused_click_is_answered_privately_and_writes_nothing(bot: Harness) -> None:
     card = open_case(bot)
     # Clicks on the card as people saw it before the claim updated it.
     late = [bot.emulator.click(TRIAGE, card["ts"], render.CLAIM_ACTION, u) for u in (AGENT2, AGENT)]
     assert bot.click(card["ts"], render.CLAIM_ACTION, AGENT) == 200
     bot.wait_idle()
-    with bot.rt.factory() as session:
-        before = (
-            session.scalar(select(func.count()).select_from(OutboxMessage)),
-            session.scalar(select(func.count()).select_from(Event)),
-        )
+    before = _outbox_rows_and_events(bot)
     for payload in late:
         assert bot.sender.send_interactivity(payload).status == 200
     bot.wait_idle()
     assert "already claimed by <@U0AGENT>" in bot.emulator.ephemerals(TRIAGE, AGENT2)[-1]["text"]
     assert "You already own this case" in bot.emulator.ephemerals(TRIAGE, AGENT)[-1]["text"]
-    with bot.rt.factory() as session:
-        after = (
-            session.scalar(select(func.count()).select_from(OutboxMessage)),
-            session.scalar(select(func.count()).select_from(Event)),
-        )
+    after = _outbox_rows_and_events(bot)
     assert after == before  # no outbox row, no event: a refusal changes nothing
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from storage import queries
 from storage.db import WriterQueue, make_engine, make_sessionmaker, transaction, yielding_writes
+from storage.migrate import upgrade
 from storage.models import Case, Customer, Event, OutboxMessage
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -122,8 +123,6 @@ def _write_events(url: str, case_id: int, label: str, count: int, background: bo
 
 def test_sqlite_writers_of_several_processes_all_get_their_turn(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/writers.db"
-    from storage.migrate import upgrade
-
     engine = make_engine(url)
     upgrade(engine)
     with transaction(make_sessionmaker(engine)) as session:
@@ -154,8 +153,6 @@ def test_an_ack_waiting_in_another_process_writes_before_a_background_batch_ends
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path}/writers.db"
-    from storage.migrate import upgrade
-
     engine = make_engine(url)
     upgrade(engine)
     factory = make_sessionmaker(engine)
