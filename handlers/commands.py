@@ -113,11 +113,9 @@ def register(app: App, rt: Runtime) -> None:
         return rt.gateway.permalink(case.slack_channel, case.root_ts)
 
     def needs_answer(command: dict[str, Any]) -> bool:
-        try:
-            parsed = commands.parse(command.get("text", ""), lang, rt.taxonomy)
-        except commands.UsageError:
-            return False
-        return parsed.name in SLOW_COMMANDS
+        # A command's name is its first word (`commands.parse`): no need to parse it all twice.
+        words = command.get("text", "").split(maxsplit=1)
+        return bool(words) and words[0].lower() in SLOW_COMMANDS
 
     # Bolt copies the whole request for a lazy listener: only commands with a slow part pay.
     app.command("/triage", matchers=[needs_answer])(ack=ack_command, lazy=[answer])
