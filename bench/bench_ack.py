@@ -45,11 +45,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from bench.databases import Databases  # noqa: E402
-from bot.config import normalise_database_url  # noqa: E402
-from bot.render import CLAIM_ACTION  # noqa: E402
-from bot.slack_emulator import SlackEmulator  # noqa: E402
-from bot.slack_signing import SlackRequestSender  # noqa: E402
-from bot.webhook import sign  # noqa: E402
+from bot.cases.card import CLAIM_ACTION  # noqa: E402
+from bot.intake.webhook import sign  # noqa: E402
+from bot.runtime.settings import normalise_database_url  # noqa: E402
+from bot.sandbox.emulator import SlackEmulator  # noqa: E402
+from bot.sandbox.signing import SlackRequestSender  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 TOKEN = "xoxb-bench"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 if TYPE_CHECKING:
     from bench.databases import Databases
-    from bot.importer import ImportSummary
+    from bot.intake.importer import ImportSummary
 
 # The project's modules are imported inside the functions: the import's worker processes load
 # this file again (multiprocessing starts them so), and should start as fast as under
@@ -87,8 +87,8 @@ def baseline(url: str, data: bytes) -> float:
     """Rows per second of plain Core inserts of the same rows (no parsing, rules or classifier)."""
     from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, insert
 
-    from bot import importer
-    from bot.clock import SystemClock
+    from bot.intake import importer
+    from bot.runtime.clock import SystemClock
     from storage.db import make_engine
 
     engine = make_engine(url)
@@ -134,9 +134,9 @@ def baseline(url: str, data: bytes) -> float:
 
 
 def bench_import(url: str, cfg: Path, data: bytes, workers: int = 0) -> tuple[float, ImportSummary]:
-    from bot import importer
-    from bot.app import build_runtime
-    from bot.config import load_settings
+    from bot.intake import importer
+    from bot.runtime.app import build_runtime
+    from bot.runtime.settings import load_settings
 
     settings = load_settings(
         {"DATABASE_URL": url, "TRIAGE_CONFIG": str(cfg), "SLACK_BOT_TOKEN": "xoxb-bench"}
@@ -152,11 +152,11 @@ def bench_import(url: str, cfg: Path, data: bytes, workers: int = 0) -> tuple[fl
 
 
 def bench_webhook(url: str, cfg: Path, requests: int, batch: int, clients: int) -> float:
-    from bot.app import build_runtime, create_bolt_app
-    from bot.config import load_settings
-    from bot.server import LocalServer
-    from bot.slack_emulator import SlackEmulator
-    from bot.webhook import sign
+    from bot.intake.webhook import sign
+    from bot.runtime.app import build_runtime, create_bolt_app
+    from bot.runtime.server import LocalServer
+    from bot.runtime.settings import load_settings
+    from bot.sandbox.emulator import SlackEmulator
     from handlers.web import create_wsgi_app
 
     secret = secrets.token_hex(8)
@@ -215,7 +215,7 @@ def bench_webhook(url: str, cfg: Path, requests: int, batch: int, clients: int) 
 
 def main() -> None:
     from bench.databases import Databases
-    from bot.config import normalise_database_url
+    from bot.runtime.settings import normalise_database_url
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,7 +234,7 @@ def main() -> None:
 
 
 def run(databases: Databases, tmp: Path, rows: int) -> None:
-    from bot.importer import default_workers
+    from bot.intake.importer import default_workers
 
     cfg = config(tmp)
     data = make_csv(rows)

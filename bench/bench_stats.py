@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_intake import config
 from bench.databases import Databases
-from bot import commands
-from bot.config import load_team_config, normalise_database_url
-from bot.taxonomy import load_taxonomy
+from bot.cases import triage_command as commands
+from bot.classification.taxonomy import load_taxonomy
+from bot.runtime.settings import load_team_config, normalise_database_url
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Case, ContactAttempt, Customer, Verdict
 

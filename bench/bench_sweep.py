@@ -28,10 +28,10 @@ from sqlalchemy import Engine, bindparam, delete, insert, text, update
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.databases import Databases
-from bot import reminders
-from bot.clock import ManualClock
-from bot.config import TeamConfig, normalise_database_url
-from bot.taxonomy import load_taxonomy
+from bot.cases import reminders
+from bot.classification.taxonomy import load_taxonomy
+from bot.runtime.clock import ManualClock
+from bot.runtime.settings import TeamConfig, normalise_database_url
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Case, CaseSchedule, Customer, Event, OutboxMessage, UTCDateTime
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import case_actions, commands, outbox
-from bot.app import Runtime
-from bot.i18n import t
-from bot.render import FORGET_VIEW, LIST_MORE_ACTION, Message, text_message
+from bot.cases import actions as case_actions
+from bot.cases import triage_command as commands
+from bot.cases.modals import FORGET_VIEW
+from bot.cases.views import LIST_MORE_ACTION
+from bot.runtime.runtime import Runtime
+from bot.slack import outbox
+from bot.slack.blocks import Message, text_message
+from bot.slack.i18n import t
+from handlers import requests
+from handlers.requests import PayloadError
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -128,7 +133,11 @@ def register(app: App, rt: Runtime) -> None:
         if not rt.managers(manager):  # the form is only ever opened for managers
             log.warning("forget form submitted by a non-manager %s; ignored", manager)
             return
-        customer_id = int(json.loads(view.get("private_metadata") or "{}").get("customer", 0))
+        try:
+            customer_id = requests.view_customer_id(view)
+        except PayloadError as exc:
+            log.warning("refused an erasure form: %s", exc)
+            return
         with transaction(rt.factory) as session:
             done = commands.forget(session, customer_id, manager, team, rt.clock.now())
             outbox.enqueue_message(session, manager, text_message(done), rt.clock.now())

@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.app import Runtime
-from bot.i18n import t
+from bot.runtime.runtime import Runtime
+from bot.slack.i18n import t
 
 log = logging.getLogger("handlers")
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot import case_actions, slack_intake
-from bot.app import Runtime
+from bot.cases import actions as case_actions
+from bot.intake import slack_messages as slack_intake
+from bot.runtime.runtime import Runtime
 from storage.db import transaction
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import shortcut
-from bot.app import Runtime
-from bot.i18n import t
-from bot.render import SEND_TO_TRIAGE_VIEW
-from bot.slack_gateway import SlackDeliveryError
+from bot.intake import shortcut
+from bot.intake.shortcut_view import SEND_TO_TRIAGE_VIEW
+from bot.runtime.runtime import Runtime
+from bot.slack.gateway import SlackDeliveryError
+from bot.slack.i18n import t
 
 CALLBACK_ID = "send_to_triage"
 

@@ -12,9 +12,10 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot import logs, metrics, webhook
-from bot.app import Runtime
-from bot.health import readiness_problem
+from bot.intake import webhook
+from bot.runtime import logs, metrics
+from bot.runtime.health import readiness_problem
+from bot.runtime.runtime import Runtime
 
 MAX_SLACK_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse floods before parsing
 

@@ -84,7 +84,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects readable after commit, and write the daily verdict
     counts and the queued appends (storage/appends.py) just before it commits."""
     from storage import appends
-    from storage.queries import flush_count_deltas
+    from storage.stats import flush_count_deltas
 
     factory = sessionmaker(engine, expire_on_commit=False)
     appends.install(factory)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -155,7 +156,9 @@ class Verdict(Base):
     scale: Mapped[str | None] = mapped_column(String(8))  # nps (0-10) or csat (1-5)
     text: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(8))
-    consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent: Mapped[bool] = mapped_column(Boolean, default=True)  # a case may be opened
+    # False: the message did not say; `consent` then follows the team's `consent.when_unknown`.
+    consent_stated: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     received_at: Mapped[datetime]
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))

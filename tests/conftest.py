@@ -19,13 +19,14 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from bot import sandbox
-from bot.app import Runtime, build_runtime
-from bot.config import Settings, load_settings, normalise_database_url
-from bot.server import LocalServer, start_local
-from bot.slack_emulator import SlackEmulator
-from bot.slack_signing import SlackRequestSender
-from bot.webhook import sign as webhook_sign
+from bot.intake.webhook import sign as webhook_sign
+from bot.runtime.app import build_runtime
+from bot.runtime.runtime import Runtime
+from bot.runtime.server import LocalServer, start_local
+from bot.runtime.settings import Settings, load_settings, normalise_database_url
+from bot.sandbox import demo as sandbox
+from bot.sandbox.emulator import SlackEmulator
+from bot.sandbox.signing import SlackRequestSender
 from storage.db import make_engine
 from storage.migrate import upgrade
 

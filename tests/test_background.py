@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from bot import cases
-from bot.app import Runtime, build_runtime
-from bot.background import BackgroundWorker, RequestActivity
-from bot.intake import ingest
-from bot.outbox import OutboxDispatcher
-from bot.slack_emulator import SlackEmulator
-from bot.verdict_input import from_parsed
-from bot.verdict_parsing import parse_verdict
+from bot.cases import service as cases
+from bot.intake.parsing import parse_verdict
+from bot.intake.service import ingest
+from bot.intake.verdict_input import from_parsed
+from bot.runtime.app import build_runtime
+from bot.runtime.background import BackgroundWorker, RequestActivity
+from bot.runtime.runtime import Runtime
+from bot.sandbox.emulator import SlackEmulator
+from bot.slack.outbox import OutboxDispatcher
 from storage.db import transaction
 from tests.conftest import make_settings
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.business_time import BusinessHours, HolidayCalendar
-from bot.durations import parse_duration
+from bot.cases.business_time import BusinessHours, HolidayCalendar
+from bot.runtime.durations import parse_duration
 
 PARIS = ZoneInfo("Europe/Paris")
 HOURS = BusinessHours.parse("Mon-Fri 09:00-18:00", PARIS)
@@ -67,7 +67,7 @@ def test_duration_forms() -> None:
     assert parse_duration(2.5).total.total_seconds() == 2.5
 
 
-# --- holidays, daylight saving, time counted backwards (issue 6) ------------------------------
+# --- holidays, daylight saving, time counted backwards ---------------------------------------
 
 NEW_YORK = ZoneInfo("America/New_York")
 FR_HOLIDAYS = HolidayCalendar("FR")
@@ -197,7 +197,7 @@ def test_open_and_next_open() -> None:
 def test_the_team_config_counts_its_holidays(tmp_path: Path) -> None:
     import yaml
 
-    from bot.config import load_team_config
+    from bot.runtime.settings import load_team_config
     from tests.conftest import team_config
 
     path = tmp_path / "triage.yaml"

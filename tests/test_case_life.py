@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from bot.render import CLAIM_ACTION
-from storage import queries
+import storage.outbox
+from bot.cases.card import CLAIM_ACTION
 from storage.models import Case, Event
 from tests.conftest import MANAGER, TRIAGE, Harness, block_text, buttons
 
@@ -21,7 +21,11 @@ def _wait_expired(bot: Harness, timeout: float = 30.0) -> Case:
     while time.monotonic() < deadline:
         with bot.rt.factory() as session:
             case = session.scalars(select(Case)).first()
-            if case is not None and case.status == "expired" and queries.outbox_depth(session) == 0:
+            if (
+                case is not None
+                and case.status == "expired"
+                and storage.outbox.outbox_depth(session) == 0
+            ):
                 return case
         time.sleep(0.1)
     raise AssertionError("the case did not expire in time")

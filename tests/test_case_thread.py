@@ -9,8 +9,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot import render
-from bot.app import build_runtime
+from bot.cases.card import (
+    CLAIM_ACTION,
+    CONTACT_ACTION,
+    MORE_ACTION,
+    NOTE_ACTION,
+    REOPEN_ACTION,
+    RESOLVE_ACTION,
+    SHOW_ALL_ACTION,
+)
+from bot.cases.modals import VERDICT_VIEW
+from bot.runtime.app import build_runtime
 from storage.models import Case, CaseSchedule, ContactAttempt, Event, OutboxMessage
 from tests.conftest import AGENT, AGENT2, MANAGER, TRIAGE, Harness, block_text, buttons
 
@@ -66,7 +75,7 @@ def events(bot: Harness) -> list[Event]:
 def test_log_contact_attempts_then_written_follow_up_is_suggested(bot: Harness) -> None:
     card = open_case(bot)
     for _ in range(2):
-        view = form(bot, card, render.CONTACT_ACTION, AGENT)
+        view = form(bot, card, CONTACT_ACTION, AGENT)
         assert submit(bot, view, AGENT, {"channel": "phone", "outcome": "no_answer"}) is None
     shown = block_text(card_now(bot, card))
     assert shown.count("no answer") == 2
@@ -80,7 +89,7 @@ def test_log_contact_attempts_then_written_follow_up_is_suggested(bot: Harness) 
 
 def test_contact_outside_reasonable_hours_is_flagged(bot: Harness) -> None:
     card = open_case(bot)
-    view = form(bot, card, render.CONTACT_ACTION, AGENT)
+    view = form(bot, card, CONTACT_ACTION, AGENT)
     late = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # 23:30 in Paris
     payload = bot.emulator.view_submission(
         view["id"],
@@ -101,7 +110,7 @@ def test_former_customer_sent_to_a_subscriber_line_is_warned_and_override_record
     bot: Harness,
 ) -> None:
     card = open_case(bot)
-    view = form(bot, card, render.NOTE_ACTION, AGENT)
+    view = form(bot, card, NOTE_ACTION, AGENT)
     errors = submit(bot, view, AGENT, {"note": "Tell him to call the 614 to follow up."})
     assert errors is not None and errors["response_action"] == "errors"
     assert "614 is reserved for subscribers" in errors["errors"]["note"]
@@ -124,14 +133,14 @@ def test_former_customer_sent_to_a_subscriber_line_is_warned_and_override_record
 
 def test_resolve_needs_owner_or_manager_and_an_honest_outcome(bot: Harness) -> None:
     card = open_case(bot)
-    bot.click(card["ts"], render.CLAIM_ACTION, AGENT)
+    bot.click(card["ts"], CLAIM_ACTION, AGENT)
     bot.wait_idle()
-    view = form(bot, card, render.RESOLVE_ACTION, AGENT2)
+    view = form(bot, card, RESOLVE_ACTION, AGENT2)
     refused = submit(bot, view, AGENT2, {"outcome": "apology_given", "summary": "We apologised."})
     assert refused is not None and "Only the case owner (<@U0AGENT>) or a manager" in str(
         refused["errors"]
     )
-    view = form(bot, card, render.RESOLVE_ACTION, AGENT)
+    view = form(bot, card, RESOLVE_ACTION, AGENT)
     not_yet = submit(
         bot, view, AGENT, {"outcome": "not_reached_written_followup", "summary": "Letter sent."}
     )
@@ -147,14 +156,14 @@ def test_resolve_needs_owner_or_manager_and_an_honest_outcome(bot: Harness) -> N
     )
     shown = card_now(bot, card)
     assert "Resolved: apology and explanation given" in block_text(shown)
-    assert buttons(shown) == [render.REOPEN_ACTION]
+    assert buttons(shown) == [REOPEN_ACTION]
     assert any(
         "What the customer was told: Explained the repair delays" in r for r in replies(bot, card)
     )
     # Reopen by the owner: a fresh deadline, and its reminders are planned again.
     with bot.rt.factory() as session:
         old_deadline = session.scalars(select(Case)).one().deadline_at
-    bot.click(card["ts"], render.REOPEN_ACTION, AGENT)
+    bot.click(card["ts"], REOPEN_ACTION, AGENT)
     bot.wait_idle()
     with bot.rt.factory() as session:
         case = session.scalars(select(Case)).one()
@@ -168,12 +177,12 @@ def test_resolve_needs_owner_or_manager_and_an_honest_outcome(bot: Harness) -> N
 
 def test_assign_is_for_managers_and_tells_the_new_owner(bot: Harness) -> None:
     card = open_case(bot)
-    payload = bot.emulator.click(TRIAGE, card["ts"], render.MORE_ACTION, AGENT, value="assign:1")
+    payload = bot.emulator.click(TRIAGE, card["ts"], MORE_ACTION, AGENT, value="assign:1")
     bot.sender.send_interactivity(payload)
     bot.wait_idle()
     refusal = bot.emulator.ephemerals(TRIAGE, AGENT)
     assert refusal and "Only a manager can assign cases" in refusal[-1]["text"]
-    view = form(bot, card, render.MORE_ACTION, MANAGER, option="assign:1")
+    view = form(bot, card, MORE_ACTION, MANAGER, option="assign:1")
     payload = bot.emulator.view_submission(view["id"], MANAGER, {"owner": {"value": AGENT2}})
     assert bot.sender.send_interactivity(payload).status == 200
     bot.wait_idle()
@@ -187,7 +196,7 @@ def test_managers_from_a_user_group(make_bot: Any) -> None:
     bot = make_bot(managers=["S0LEADS"])
     bot.emulator.add_usergroup("S0LEADS", [AGENT2])
     card = open_case(bot)
-    view = form(bot, card, render.MORE_ACTION, AGENT2, option="assign:1")
+    view = form(bot, card, MORE_ACTION, AGENT2, option="assign:1")
     payload = bot.emulator.view_submission(view["id"], AGENT2, {"owner": {"value": AGENT}})
     bot.sender.send_interactivity(payload)
     bot.wait_idle()
@@ -198,8 +207,7 @@ def test_managers_from_a_user_group(make_bot: Any) -> None:
 def test_simultaneous_claims_make_one_owner(bot: Harness) -> None:
     card = open_case(bot)
     clicks = [
-        bot.emulator.click(TRIAGE, card["ts"], render.CLAIM_ACTION, user)
-        for user in (AGENT, AGENT2)
+        bot.emulator.click(TRIAGE, card["ts"], CLAIM_ACTION, user) for user in (AGENT, AGENT2)
     ]
     statuses: list[int] = []
     threads = [
@@ -232,8 +240,8 @@ def _outbox_rows_and_events(bot: Harness) -> tuple[int, int]:
 def test_a_refused_click_is_answered_privately_and_writes_nothing(bot: Harness) -> None:
     card = open_case(bot)
     # Clicks on the card as people saw it before the claim updated it.
-    late = [bot.emulator.click(TRIAGE, card["ts"], render.CLAIM_ACTION, u) for u in (AGENT2, AGENT)]
-    assert bot.click(card["ts"], render.CLAIM_ACTION, AGENT) == 200
+    late = [bot.emulator.click(TRIAGE, card["ts"], CLAIM_ACTION, u) for u in (AGENT2, AGENT)]
+    assert bot.click(card["ts"], CLAIM_ACTION, AGENT) == 200
     bot.wait_idle()
     before = _outbox_rows_and_events(bot)
     for payload in late:
@@ -247,9 +255,9 @@ def test_a_refused_click_is_answered_privately_and_writes_nothing(bot: Harness) 
 
 def test_snooze_is_bounded_for_agents(bot: Harness) -> None:
     card = open_case(bot)
-    bot.click(card["ts"], render.CLAIM_ACTION, AGENT)
+    bot.click(card["ts"], CLAIM_ACTION, AGENT)
     bot.wait_idle()
-    view = form(bot, card, render.MORE_ACTION, AGENT, option="snooze:1")
+    view = form(bot, card, MORE_ACTION, AGENT, option="snooze:1")
     too_long = submit(bot, view, AGENT, {"length": "P7D", "reason": "customer on holiday"})
     assert too_long is not None and "At most" in too_long["errors"]["length"]
     assert submit(bot, view, AGENT, {"length": "P1D", "reason": "customer on holiday"}) is None
@@ -262,7 +270,7 @@ def test_snooze_is_bounded_for_agents(bot: Harness) -> None:
 
 def test_escalate_notifies_managers(bot: Harness) -> None:
     card = open_case(bot)
-    view = form(bot, card, render.MORE_ACTION, AGENT, option="escalate:1")
+    view = form(bot, card, MORE_ACTION, AGENT, option="escalate:1")
     assert submit(bot, view, AGENT, {"reason": "customer threatens legal action"}) is None
     assert any(
         "escalated the case to managers: customer threatens legal action" in r
@@ -276,7 +284,7 @@ def test_escalate_notifies_managers(bot: Harness) -> None:
 
 def test_reclassify_changes_the_reason(bot: Harness) -> None:
     card = open_case(bot)
-    view = form(bot, card, render.MORE_ACTION, AGENT, option="reclassify:1")
+    view = form(bot, card, MORE_ACTION, AGENT, option="reclassify:1")
     assert submit(bot, view, AGENT, {"reason": "price_billing"}) is None
     assert "Case #1 · Price and billing" in block_text(card_now(bot, card))
 
@@ -293,10 +301,10 @@ def test_forty_verdicts_stay_within_slack_limits_and_show_all_opens_the_text(bot
     assert len(card["blocks"]) <= 50
     assert "Verdicts (40)" in block_text(card)
     assert "older verdict(s)" in block_text(card)
-    payload = bot.emulator.click(TRIAGE, card["ts"], render.SHOW_ALL_ACTION, AGENT)
+    payload = bot.emulator.click(TRIAGE, card["ts"], SHOW_ALL_ACTION, AGENT)
     bot.sender.send_interactivity(payload)
     view = bot.emulator.opened_views()[-1]
-    assert view["callback_id"] == render.VERDICT_VIEW
+    assert view["callback_id"] == VERDICT_VIEW
     assert "(39)" in block_text(view) and block_text(view).count("réseau coupe") == 80
 
 
@@ -308,7 +316,7 @@ def test_app_home_shows_my_cases_and_follows_changes(bot: Harness) -> None:
     assert home is not None
     text = block_text(home)
     assert "Waiting for an owner" in text and "#1" in text.split("Waiting for an owner")[1]
-    bot.click(card["ts"], render.CLAIM_ACTION, AGENT)
+    bot.click(card["ts"], CLAIM_ACTION, AGENT)
     bot.wait_idle()
     text = block_text(bot.emulator.home_view(AGENT) or {})
     mine = text.split("Your open cases, by deadline")[1].split("Waiting for an owner")[0]
@@ -327,10 +335,10 @@ def test_acked_claims_survive_a_crash_before_they_are_applied(bot: Harness) -> N
     bot.wait_idle()
     cards = bot.cards()
     assert len(cards) == 2
-    second_click = bot.emulator.click(TRIAGE, cards[0]["ts"], render.CLAIM_ACTION, AGENT2)
+    second_click = bot.emulator.click(TRIAGE, cards[0]["ts"], CLAIM_ACTION, AGENT2)
     bot.rt.worker.stop()  # the process acks, then dies before its worker applies anything
     for card in cards:
-        assert bot.click(card["ts"], render.CLAIM_ACTION, AGENT) == 200
+        assert bot.click(card["ts"], CLAIM_ACTION, AGENT) == 200
     # Someone clicking a case another person clicked first is told at once, by name.
     assert bot.sender.send_interactivity(second_click).status == 200
     bot.rt.notes.close()

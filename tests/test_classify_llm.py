@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from bot.classification import classify_batch
-from bot.classify_llm import LLMClassifier, LLMError, load_prompt, response_schema
-from bot.classify_offline import OfflineClassifier
-from bot.config import ModelPrice
-from bot.masking import mask, text_hash
-from bot.taxonomy import Taxonomy, load_taxonomy
+from bot.classification.llm import LLMClassifier, LLMError, load_prompt, response_schema
+from bot.classification.offline import OfflineClassifier
+from bot.classification.service import classify_batch
+from bot.classification.taxonomy import Taxonomy, load_taxonomy
+from bot.privacy.masking import mask, text_hash
+from bot.runtime.settings import ModelPrice
 from tests.openai_server import (
     Answer,
     OpenAIStub,

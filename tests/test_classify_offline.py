@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.classify_offline import Classification, OfflineClassifier, detect_language, fold
-from bot.taxonomy import DEFAULT_TAXONOMY_PATH, Taxonomy, TaxonomyError, load_taxonomy
+from bot.classification.language import detect_language
+from bot.classification.offline import Classification, OfflineClassifier
+from bot.classification.taxonomy import (
+    DEFAULT_TAXONOMY_PATH,
+    Taxonomy,
+    TaxonomyError,
+    load_taxonomy,
+)
+from bot.classification.text import fold
 
 QUOTE_LIMIT = 160
 
@@ -747,7 +754,7 @@ def test_facts_for_the_contact(fr: OfflineClassifier, en: OfflineClassifier) -> 
 
 
 def test_dev_set_figures_meet_the_target(taxonomy: Taxonomy) -> None:
-    from bot.cli_classify import Report, load_examples
+    from bot.classification.cli import Report, load_examples
 
     path = DEFAULT_TAXONOMY_PATH.parent / "devset.jsonl"
     classifier = OfflineClassifier(taxonomy)

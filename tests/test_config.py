@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.config import ConfigError, load_settings, load_team_config
+from bot.runtime.settings import ConfigError, load_settings, load_team_config
 from tests.conftest import team_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "triage.example.yaml"

@@ -22,13 +22,15 @@ import yaml
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot import digests
-from bot.app import Runtime, build_runtime
-from bot.clock import ManualClock
-from bot.config import ConfigError, load_team_config
-from bot.cron import cron_trigger, fire_times
-from bot.render import Message, digest_messages, plain_text
-from bot.slack_emulator import SlackEmulator
+from bot.digests import service as digests
+from bot.digests.views import digest_messages
+from bot.runtime.app import build_runtime
+from bot.runtime.clock import ManualClock
+from bot.runtime.cron import cron_trigger, fire_times
+from bot.runtime.runtime import Runtime
+from bot.runtime.settings import ConfigError, load_team_config
+from bot.sandbox.emulator import SlackEmulator
+from bot.slack.blocks import Message, plain_text
 from storage.db import transaction
 from storage.models import (
     Case,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import build_runtime, create_bolt_app
-from bot.server import LocalServer, start_local
-from bot.slack_emulator import SlackEmulator
-from bot.slack_signing import SlackRequestSender
+from bot.runtime.app import build_runtime, create_bolt_app
+from bot.runtime.server import LocalServer, start_local
+from bot.sandbox.emulator import SlackEmulator
+from bot.sandbox.signing import SlackRequestSender
 from handlers.web import create_wsgi_app
 from storage.models import OutboxMessage
 from tests.conftest import INTAKE, Harness, make_settings

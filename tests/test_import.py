@@ -15,11 +15,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from bot import importer
-from bot.app import build_runtime
-from bot.classify_offline import OfflineClassifier
-from bot.taxonomy import Taxonomy
-from storage import queries
+import storage.cases
+import storage.schedule
+from bot.classification.offline import OfflineClassifier
+from bot.classification.taxonomy import Taxonomy
+from bot.intake import importer
+from bot.runtime.app import build_runtime
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Case, Classification, OutboxMessage, Verdict
@@ -226,13 +227,13 @@ def _stored(url: str) -> dict[str, Any]:
                 case.primary_reason,
                 case.severity,
                 case.needs_review,
-                len(queries.events_of(session, case_id)),
+                len(storage.cases.events_of(session, case_id)),
                 session.scalar(
                     select(func.count())
                     .select_from(OutboxMessage)
                     .where(OutboxMessage.case_id == case_id)
                 ),
-                len(queries.schedule_of_case(session, case_id)),
+                len(storage.schedule.schedule_of_case(session, case_id)),
             )
         classifications = session.scalar(select(func.count()).select_from(Classification))
     engine.dispose()
@@ -250,7 +251,7 @@ def test_import_with_worker_processes_stores_what_one_process_stores(
     engine.dispose()
 
     alone = _import_in_process(tmp_path, reference_url, source, workers=0)
-    with caplog.at_level(logging.WARNING, logger="bot.import_workers"):
+    with caplog.at_level(logging.WARNING, logger="bot.intake.import_workers"):
         helped = _import_in_process(tmp_path, database_url, source, workers=2)
     assert "import worker" not in caplog.text  # the workers did their share
 
@@ -275,7 +276,7 @@ def test_import_goes_on_when_a_worker_process_dies(
     dying = _DiesInWorkers(rt.classifier.taxonomy, os.getpid())
     rt.close()
 
-    with caplog.at_level(logging.WARNING, logger="bot.import_workers"):
+    with caplog.at_level(logging.WARNING, logger="bot.intake.import_workers"):
         summary = _import_in_process(tmp_path, database_url, source, workers=1, classifier=dying)
 
     assert "an import worker failed" in caplog.text  # the operator learns why it was slower

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.render import CLAIM_ACTION, SEND_TO_TRIAGE_VIEW
+from bot.cases.card import CLAIM_ACTION
+from bot.intake.shortcut_view import SEND_TO_TRIAGE_VIEW
 from storage.models import Case, Customer, CustomerRef, Event, Verdict
 from tests.conftest import AGENT, ANALYST, INTAKE, TRIAGE, Harness, block_text
 

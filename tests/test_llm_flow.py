@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from bot import classification
-from bot.app import build_runtime
-from bot.clock import ManualClock
-from storage import queries
+import storage.outbox
+from bot.classification import service as classification
+from bot.runtime.app import build_runtime
+from bot.runtime.clock import ManualClock
 from storage.db import transaction
 from storage.models import Case, Classification, Event, InboundEvent
 from tests.conftest import AGENT, TRIAGE, Harness, block_text
@@ -232,7 +232,7 @@ def test_the_same_verbatim_is_sent_to_the_llm_once_across_processes(
         while time.monotonic() < deadline:
             worker.run_pending()
             with worker.factory() as session:
-                if queries.pending_work(session) == 0:
+                if storage.outbox.pending_work(session) == 0:
                     break
     finally:
         worker.close()

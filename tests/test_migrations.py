@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from bot.app import build_runtime
-from bot.config import ConfigError
+from bot.runtime.app import build_runtime
+from bot.runtime.settings import ConfigError
 from storage.db import make_engine
 from storage.migrate import current_revision, downgrade, head_revision, schema_problem, upgrade
 from tests.conftest import make_settings

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.background import RequestActivity
-from bot.private_notes import PrivateNotes
-from bot.slack_emulator import SlackEmulator
-from bot.slack_gateway import SlackGateway, make_web_client
+from bot.runtime.background import RequestActivity
+from bot.sandbox.emulator import SlackEmulator
+from bot.slack.gateway import SlackGateway, make_web_client
+from bot.slack.private_notes import PrivateNotes
 
 TOKEN = "xoxb-notes"
 CHANNEL, ALICE = "C0NOTES", "U0ALICE"

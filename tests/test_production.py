@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy import event, func, select
 
-from bot import logs, render
-from bot.app import build_runtime
-from bot.erasure import find_customer, forget_customer, purge_older_than, run_retention
-from bot.health import readiness_problem
-from bot.outbox import CARD_EVENT_TYPE, POST_EVENT_TYPE
-from bot.slack_emulator import SlackEmulator
+from bot.cases.card import CLAIM_ACTION, CONTACT_ACTION, NOTE_ACTION, RESOLVE_ACTION
+from bot.privacy.erasure import find_customer, forget_customer, purge_older_than, run_retention
+from bot.runtime import logs
+from bot.runtime.app import build_runtime
+from bot.runtime.health import readiness_problem
+from bot.sandbox.emulator import SlackEmulator
+from bot.slack.outbox import CARD_EVENT_TYPE, POST_EVENT_TYPE
 from storage.db import make_engine, transaction
 from storage.migrate import downgrade, head_revision, upgrade
 from storage.models import Base, Case, Classification, ContactAttempt, Customer, Verdict
@@ -206,7 +207,7 @@ def test_json_logs_carry_request_and_case_ids_and_no_personal_data(bot: Harness)
         bot.wait_idle()
     records = [json.loads(line) for line in capture.lines()]  # every line is one JSON object
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    intake = [r for r in records if r["logger"] == "bot.slack_intake"]
+    intake = [r for r in records if r["logger"] == "bot.intake.slack_messages"]
     assert intake and all(r["request_id"].startswith("inbound-") for r in intake)
     retried = [r for r in records if "not delivered" in r["message"]]
     assert retried and all(
@@ -373,19 +374,17 @@ def test_forget_customer_leaves_no_trace_and_keeps_the_counts(bot: Harness) -> N
         assert bot.post_webhook(body)[0] == 202
     bot.wait_idle()
     card = next(c for c in bot.cards() if "Verdicts (2)" in block_text(c))
-    bot.click(card["ts"], render.CLAIM_ACTION, AGENT)
+    bot.click(card["ts"], CLAIM_ACTION, AGENT)
     bot.wait_idle()
-    submit(
-        bot, form(bot, card, render.NOTE_ACTION, AGENT), AGENT, {"note": "rappeler Jean au bureau"}
-    )
-    view = form(bot, card, render.CONTACT_ACTION, AGENT)
+    submit(bot, form(bot, card, NOTE_ACTION, AGENT), AGENT, {"note": "rappeler Jean au bureau"})
+    view = form(bot, card, CONTACT_ACTION, AGENT)
     submit(
         bot,
         view,
         AGENT,
         {"channel": "phone", "outcome": "voicemail", "note": "left a voicemail for Jean"},
     )
-    view = form(bot, card, render.RESOLVE_ACTION, AGENT)
+    view = form(bot, card, RESOLVE_ACTION, AGENT)
     submit(bot, view, AGENT, {"outcome": "apology_given", "summary": "offered Jean a new router"})
     assert "rappeler Jean au bureau" in _slack_text(bot.emulator)
     counts = _reasons(bot)

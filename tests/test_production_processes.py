@@ -19,10 +19,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from bot import render
-from bot.outbox import CARD_EVENT_TYPE
-from bot.slack_emulator import SlackEmulator
-from bot.slack_signing import SlackRequestSender
+from bot.cases.card import CLAIM_ACTION
+from bot.sandbox.emulator import SlackEmulator
+from bot.sandbox.signing import SlackRequestSender
+from bot.slack.outbox import CARD_EVENT_TYPE
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Case, Event, Verdict
 from tests.conftest import AGENT, AGENT2, BOT_TOKEN, INTAKE, TRIAGE, WEBHOOK_SECRET, team_config
@@ -224,7 +224,7 @@ def test_two_web_two_workers_burst_of_1000_verdicts_and_200_clicks(
 
         def click(item: tuple[dict[str, Any], str, SlackRequestSender]) -> int:
             card, user, sender = item
-            payload = emulator.click(TRIAGE, card["ts"], render.CLAIM_ACTION, user)
+            payload = emulator.click(TRIAGE, card["ts"], CLAIM_ACTION, user)
             return sender.send_interactivity(payload).status
 
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -265,9 +265,9 @@ def test_two_web_two_workers_burst_of_1000_verdicts_and_200_clicks(
 
 
 def _pending(session: Any) -> int:
-    from storage import queries
+    import storage.outbox
 
-    return queries.pending_work(session)
+    return storage.outbox.pending_work(session)
 
 
 def _post_webhook(url: str, body: dict[str, Any]) -> int:
@@ -275,7 +275,7 @@ def _post_webhook(url: str, body: dict[str, Any]) -> int:
     import urllib.error
     import urllib.request
 
-    from bot.webhook import sign
+    from bot.intake.webhook import sign
 
     data = json.dumps(body).encode()
     stamp = str(int(time.time()))

@@ -16,15 +16,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import cases, reminders
-from bot.app import Runtime, build_runtime
-from bot.clock import ManualClock
-from bot.config import ConfigError
-from bot.intake import ingest
-from bot.slack_emulator import SlackEmulator
-from bot.verdict_input import from_parsed
-from bot.verdict_parsing import parse_verdict
-from storage import queries
+import storage.cases
+import storage.outbox
+import storage.schedule
+from bot.cases import reminders
+from bot.cases import service as cases
+from bot.intake.parsing import parse_verdict
+from bot.intake.service import ingest
+from bot.intake.verdict_input import from_parsed
+from bot.runtime.app import build_runtime
+from bot.runtime.clock import ManualClock
+from bot.runtime.runtime import Runtime
+from bot.runtime.settings import ConfigError
+from bot.sandbox.emulator import SlackEmulator
 from storage.db import transaction
 from storage.models import Case, CaseSchedule, ContactAttempt, Event, OutboxMessage
 from tests.conftest import AGENT, MANAGER, TRIAGE, make_settings
@@ -82,7 +86,7 @@ class Life:
     def contact(self, case_id: int, outcome: str, user: str = AGENT) -> None:
         """What logging a contact attempt does to the case (the thread action's effect)."""
         with transaction(self.rt.factory) as session:
-            case = queries.case_for_update(session, case_id)
+            case = storage.cases.case_for_update(session, case_id)
             assert case is not None
             session.add(
                 ContactAttempt(
@@ -96,16 +100,16 @@ class Life:
                 )
             )
             case.status = "contacting"
-            queries.add_event(session, case.id, "contact_attempt", user, self.now)
+            storage.cases.add_event(session, case.id, "contact_attempt", user, self.now)
             reminders.reschedule(session, case, self.rt.settings.team, self.now)
         self.run()
 
     def snooze(self, case_id: int, until: datetime, user: str = AGENT) -> None:
         with transaction(self.rt.factory) as session:
-            case = queries.case_for_update(session, case_id)
+            case = storage.cases.case_for_update(session, case_id)
             assert case is not None
             case.snoozed_until = until.astimezone(UTC)
-            queries.add_event(session, case.id, "snoozed", user, self.now)
+            storage.cases.add_event(session, case.id, "snoozed", user, self.now)
             reminders.reschedule(session, case, self.rt.settings.team, self.now)
         self.run()
 
@@ -139,7 +143,7 @@ class Life:
 
     def pending(self, case_id: int) -> list[CaseSchedule]:
         with self.rt.factory() as session:
-            rows = queries.schedule_of_case(session, case_id)
+            rows = storage.schedule.schedule_of_case(session, case_id)
             return [r for r in rows if r.status == "pending"]
 
 
@@ -409,7 +413,7 @@ def test_slack_errors_during_a_sweep_are_retried_and_delivered_once(
     replies = [c for c in bot.emulator.calls_to("chat.postMessage") if c.params.get("thread_ts")]
     assert len(replies) == 3  # 429, 500, delivered
     with bot.rt.factory() as session:
-        assert queries.outbox_depth(session) == 0
+        assert storage.outbox.outbox_depth(session) == 0
         assert (
             session.scalars(select(OutboxMessage).where(OutboxMessage.status != "sent")).all() == []
         )
@@ -426,7 +430,7 @@ def test_a_closed_case_has_nothing_pending(life: Callable[..., Life]) -> None:
         "reminder",
     ]
     with transaction(bot.rt.factory) as session:
-        case = queries.case_for_update(session, case_id)
+        case = storage.cases.case_for_update(session, case_id)
         assert case is not None
         case.status, case.outcome, case.closed_at = "resolved", "retained", bot.now
         reminders.reschedule(session, case, bot.rt.settings.team, bot.now)
@@ -468,7 +472,7 @@ def test_an_unknown_reason_in_the_policy_stops_the_start(
 
 
 def test_after_a_snooze_reminders_count_from_its_end() -> None:
-    from bot.config import TeamConfig
+    from bot.runtime.settings import TeamConfig
     from tests.conftest import team_config
 
     team = TeamConfig.model_validate(team_config(policy=policy(escalations=[])))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.slack_emulator import SlackEmulator
-from bot.slack_signing import SlackRequestSender
+from bot.sandbox.emulator import SlackEmulator
+from bot.sandbox.signing import SlackRequestSender
 from tests.conftest import BOT_TOKEN, INTAKE, TRIAGE, team_config
 
 ROOT = Path(__file__).resolve().parent.parent

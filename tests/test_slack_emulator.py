@@ -21,8 +21,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from bot.slack_emulator import SlackEmulator, render_blocks, validate_blocks
-from bot.slack_signing import SlackRequestSender, sign
+from bot.sandbox.emulator import SlackEmulator, render_blocks, validate_blocks
+from bot.sandbox.signing import SlackRequestSender, sign
 
 CHANNEL = "C0TRIAGE"
 ALICE = "U0ALICE"

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from storage import queries
+import storage.cases
+import storage.intake
+import storage.writes
 from storage.db import WriterQueue, make_engine, make_sessionmaker, transaction, yielding_writes
 from storage.migrate import upgrade
 from storage.models import Case, Customer, Event, OutboxMessage
@@ -48,14 +50,14 @@ def test_appended_rows_are_committed_in_order_and_seen_by_queries_of_their_trans
     with transaction(factory) as session:
         case_id = _case(session)
         for kind in ("opened", "classified", "claimed"):
-            queries.add_event(session, case_id, kind, "U0AGENT", NOW)
+            storage.cases.add_event(session, case_id, kind, "U0AGENT", NOW)
         # A query in the same transaction sees what was appended before it.
-        assert [e.kind for e in queries.events_of(session, case_id)] == [
+        assert [e.kind for e in storage.cases.events_of(session, case_id)] == [
             "opened",
             "classified",
             "claimed",
         ]
-        queries.add_event(session, case_id, "released", "U0AGENT", NOW)
+        storage.cases.add_event(session, case_id, "released", "U0AGENT", NOW)
     assert _kinds(factory) == ["opened", "classified", "claimed", "released"]
 
 
@@ -64,11 +66,13 @@ def test_a_collision_in_a_savepoint_loses_none_of_the_rows_appended_before_it(
 ) -> None:
     with transaction(factory) as session:
         case_id = _case(session)
-        queries.add_event(session, case_id, "before", "system", NOW)
-        assert queries.insert_inbound(session, "key-1", "message", {}, NOW)
-        queries.add_event(session, case_id, "between", "system", NOW)
-        assert not queries.insert_inbound(session, "key-1", "message", {}, NOW)  # rolled back
-        queries.add_event(session, case_id, "after", "system", NOW)
+        storage.cases.add_event(session, case_id, "before", "system", NOW)
+        assert storage.intake.insert_inbound(session, "key-1", "message", {}, NOW)
+        storage.cases.add_event(session, case_id, "between", "system", NOW)
+        assert not storage.intake.insert_inbound(
+            session, "key-1", "message", {}, NOW
+        )  # rolled back
+        storage.cases.add_event(session, case_id, "after", "system", NOW)
     assert _kinds(factory) == ["before", "between", "after"]
 
 
@@ -78,15 +82,15 @@ def test_a_failed_transaction_writes_none_of_its_appended_rows(
     with transaction(factory) as session:
         case_id = _case(session)
     with pytest.raises(RuntimeError), transaction(factory) as session:
-        queries.add_event(session, case_id, "lost", "system", NOW)
-        queries.add_outbox(
+        storage.cases.add_event(session, case_id, "lost", "system", NOW)
+        storage.writes.add_outbox(
             session,
             {"kind": "message", "case_id": None, "channel": "U0AGENT", "thread_ts": None,
              "payload": {"text": "x"}, "next_attempt_at": NOW, "created_at": NOW},
         )  # fmt: skip
         raise RuntimeError("the change failed")
     with transaction(factory) as session:  # the same session factory, a new transaction
-        queries.add_event(session, case_id, "kept", "system", NOW)
+        storage.cases.add_event(session, case_id, "kept", "system", NOW)
     assert _kinds(factory) == ["kept"]
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
@@ -95,7 +99,7 @@ def test_a_failed_transaction_writes_none_of_its_appended_rows(
 def test_allocated_ids_are_new_and_used_once(factory) -> None:  # type: ignore[no-untyped-def]
     with transaction(factory) as session:
         first = _case(session)
-        ids = queries.allocate_ids(session, Case, 3)
+        ids = storage.writes.allocate_ids(session, Case, 3)
         assert ids == sorted(ids) and len(set(ids)) == 3 and first not in ids
         for n, case_id in enumerate(ids, start=2):
             session.add(Customer(id=n, ref=f"email:c{n}@x.com", ref_kind="email",
@@ -105,7 +109,7 @@ def test_allocated_ids_are_new_and_used_once(factory) -> None:  # type: ignore[n
                              primary_reason="price", needs_review=False, opened_at=NOW,
                              deadline_at=NOW, slack_channel="C0TRIAGE"))  # fmt: skip
         session.flush()
-        assert queries.allocate_ids(session, Case, 0) == []
+        assert storage.writes.allocate_ids(session, Case, 0) == []
     with transaction(factory) as session:
         later = _case(session, customer_id=9)  # the database's own next id still works
         assert later > max(ids)
@@ -117,7 +121,7 @@ def _write_events(url: str, case_id: int, label: str, count: int, background: bo
     with yielding_writes() if background else nullcontext():
         for n in range(count):
             with transaction(factory) as session:
-                queries.add_event(session, case_id, f"{label}-{n}", "system", NOW)
+                storage.cases.add_event(session, case_id, f"{label}-{n}", "system", NOW)
     engine.dispose()
 
 
@@ -176,7 +180,7 @@ def test_an_ack_waiting_in_another_process_writes_before_a_background_batch_ends
     for thread in busy:
         thread.start()
     with transaction(factory) as session:  # a click's write, waiting behind the batch
-        queries.add_event(session, case_id, "ack", "system", NOW)
+        storage.cases.add_event(session, case_id, "ack", "system", NOW)
     done.set()
     for thread in busy:
         thread.join()

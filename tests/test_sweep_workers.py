@@ -19,15 +19,16 @@ import pytest
 import yaml
 from sqlalchemy import func, select, update
 
-from bot import reminders
-from bot.app import Runtime, build_runtime
-from bot.clock import ManualClock, SystemClock
-from bot.intake import ingest_many
-from bot.outbox import CARD_EVENT_TYPE
-from bot.slack_emulator import SlackEmulator
-from bot.verdict_input import from_parsed
-from bot.verdict_parsing import parse_verdict
-from storage import queries
+import storage.outbox
+from bot.cases import reminders
+from bot.intake.parsing import parse_verdict
+from bot.intake.service import ingest_many
+from bot.intake.verdict_input import from_parsed
+from bot.runtime.app import build_runtime
+from bot.runtime.clock import ManualClock, SystemClock
+from bot.runtime.runtime import Runtime
+from bot.sandbox.emulator import SlackEmulator
+from bot.slack.outbox import CARD_EVENT_TYPE
 from storage.db import make_engine, transaction
 from storage.models import Case, CaseSchedule
 from tests.conftest import BOT_TOKEN, TRIAGE, make_settings, team_config
@@ -146,7 +147,7 @@ def test_two_workers_send_every_reminder_exactly_once(
                         .select_from(CaseSchedule)
                         .where(CaseSchedule.kind == "reminder", CaseSchedule.status == "sent")
                     )
-                    return sent == 200 and queries.outbox_depth(session) == 0
+                    return sent == 200 and storage.outbox.outbox_depth(session) == 0
 
             assert _wait_until(reminded, timeout=90), "the workers did not finish"
             time.sleep(1.0)  # a duplicate would show within the workers' next passes

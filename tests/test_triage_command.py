@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import case_actions
-from bot.render import CLAIM_ACTION, LIST_MORE_ACTION
+from bot.cases import actions as case_actions
+from bot.cases.card import CLAIM_ACTION
+from bot.cases.views import LIST_MORE_ACTION
 from storage.db import transaction
 from storage.models import Case, Customer, Event, Verdict, VerdictCount
 from tests.conftest import AGENT, AGENT2, MANAGER, TRIAGE, Harness, block_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.verdict_parsing import parse_verdict, read_channel, read_churn_date, read_status
+from bot.intake.parsing import parse_verdict, read_channel, read_churn_date, read_status
 
 
 def test_headers_and_verbatim() -> None:

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import func, select
 
-from bot.render import CLAIM_ACTION, CONTACT_ACTION, NOTE_ACTION, RELEASE_ACTION, RESOLVE_ACTION
+from bot.cases.card import CLAIM_ACTION, CONTACT_ACTION, NOTE_ACTION, RELEASE_ACTION, RESOLVE_ACTION
 from storage.models import Case, Event, InboundEvent, Verdict
 from tests.conftest import AGENT, AGENT2, INTAKE, TRIAGE, Harness, block_text, buttons
 

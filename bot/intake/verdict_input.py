@@ -1,0 +1,67 @@
+"""A verdict as a source hands it over, before storage: what every intake path builds."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from bot.intake.parsing import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict
+from bot.privacy.masking import mask
+
+
+@dataclass(frozen=True)
+class VerdictInput:
+    """A verdict as a source handed it over, before storage. None means unknown, never a guess."""
+
+    source: str
+    text: str
+    source_key: str | None = None  # the source's own id (Slack ts, webhook id); None: by content
+    refs: tuple[CustomerRef, ...] = ()
+    status: str | None = None
+    channel: str | None = None
+    score: int | None = None
+    scale: str | None = None
+    consent: bool | None = None
+    churned_on: str | None = None
+    origin: str | None = None
+    received_at: datetime | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    author_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The dedup key: the source's id, or the same source, customer and text (exact repeat)."""
+        if self.source_key:
+            return self.source_key
+        who = self.refs[0].key if self.refs else ""
+        digest = hashlib.sha256(
+            f"{self.source}\x1f{who}\x1f{self.text.strip()}".encode()
+        ).hexdigest()
+        return f"{self.source}:sha256:{digest[:40]}"
+
+
+def from_parsed(parsed: ParsedVerdict, source: str, **fields: object) -> VerdictInput:
+    """A VerdictInput from what the parser read, plus the source's own fields."""
+    base = VerdictInput(
+        source=source,
+        text=parsed.text,
+        refs=parsed.refs,
+        status=parsed.status,
+        channel=parsed.channel,
+        score=parsed.score,
+        scale=parsed.scale,
+        consent=parsed.consent,
+        churned_on=parsed.churned_on,
+        origin=parsed.source,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def stored_text(item: VerdictInput, country: str) -> str:
+    """The verbatim as stored and classified: trimmed, and masked when the customer did not
+    consent (kept for statistics only, without personal data)."""
+    text = item.text.strip()[:MAX_VERBATIM_CHARS]
+    return mask(text, country) if text and item.consent is False else text
