@@ -733,10 +733,11 @@ def test_triage_digest_print_shows_it_and_saves_the_chart(
     )
 
 
-def test_the_readme_digests_example_is_valid(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Digests", 1)[1]
-    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_the_documented_digests_example_is_valid(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "digests.md").read_text(
+        encoding="utf-8"
+    )
+    example = page.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "triage.yaml"
     path.write_text(yaml.safe_dump(team_config(**yaml.safe_load(example))), encoding="utf-8")
     team = load_team_config(path)
