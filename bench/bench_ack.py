@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import secrets
 import signal
@@ -46,10 +45,9 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.databases import Databases  # noqa: E402
 from bot.cases.card import CLAIM_ACTION  # noqa: E402
-from bot.intake.webhook import sign  # noqa: E402
 from bot.runtime.settings import normalise_database_url  # noqa: E402
 from bot.sandbox.emulator import SlackEmulator  # noqa: E402
-from bot.sandbox.signing import SlackRequestSender  # noqa: E402
+from bot.sandbox.signing import SlackRequestSender, send_webhook  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 TOKEN = "xoxb-bench"
@@ -368,27 +366,13 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> None:
 def _open_cases(url: str, emulator: _Emulator, count: int) -> list[str]:
     """Cases to click on, opened through the webhook; returns their cards' ts."""
     for n in range(count):
-        body = json.dumps(
-            {
-                "id": f"bench-{n}",
-                "text": "No signal at home.",
-                "email": f"c{n}@example.com",
-                "consent": True,
-            }
-        ).encode()
-        stamp = str(int(time.time()))
-        request = urllib.request.Request(
-            url + "/webhooks/verdicts",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Triage-Timestamp": stamp,
-                "X-Triage-Signature": sign(WEBHOOK_SECRET, stamp, body),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=30):
-            pass
+        body = {
+            "id": f"bench-{n}",
+            "text": "No signal at home.",
+            "email": f"c{n}@example.com",
+            "consent": True,
+        }
+        assert send_webhook(url + "/webhooks/verdicts", body, WEBHOOK_SECRET).ok
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         cards = [m["ts"] for m in emulator.channel_messages("C0TRIAGE") if m.get("metadata")]

@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import secrets
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,11 +150,11 @@ def bench_import(url: str, cfg: Path, data: bytes, workers: int = 0) -> tuple[fl
 
 
 def bench_webhook(url: str, cfg: Path, requests: int, batch: int, clients: int) -> float:
-    from bot.intake.webhook import sign
     from bot.runtime.app import build_runtime, create_bolt_app
     from bot.runtime.server import LocalServer
     from bot.runtime.settings import load_settings
     from bot.sandbox.emulator import SlackEmulator
+    from bot.sandbox.signing import send_webhook
     from handlers.web import create_wsgi_app
 
     secret = secrets.token_hex(8)
@@ -188,20 +186,8 @@ def bench_webhook(url: str, cfg: Path, requests: int, batch: int, clients: int) 
                 }
                 for k in range(batch)
             ]
-            body = json.dumps({"verdicts": verdicts} if batch > 1 else verdicts[0]).encode()
-            stamp = str(int(time.time()))
-            request = urllib.request.Request(
-                endpoint,
-                data=body,
-                method="POST",
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Triage-Timestamp": stamp,
-                    "X-Triage-Signature": sign(secret, stamp, body),
-                },
-            )
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status
+            body = {"verdicts": verdicts} if batch > 1 else verdicts[0]
+            return send_webhook(endpoint, body, secret, timeout=60).status
 
         start = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:

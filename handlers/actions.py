@@ -16,6 +16,7 @@ from bot.cases import actions as case_actions
 from bot.cases import card, modals
 from bot.cases import service as cases
 from bot.cases.actions import Actor
+from bot.cases.consent import CONSENT_CHECK_BLOCK, confirmation_required
 from bot.cases.service import ActionResult
 from bot.classification import service as classification
 from bot.runtime.durations import parse_duration
@@ -42,7 +43,12 @@ def _forms(rt: Runtime) -> dict[str, Callable[[Any], dict[str, Any]]]:
     lang, taxonomy = rt.settings.team.language, rt.taxonomy
     return {
         "contact": lambda c: modals.contact_modal(
-            c, taxonomy, lang, case_actions.CONTACT_CHANNELS, case_actions.CONTACT_OUTCOMES
+            c,
+            taxonomy,
+            lang,
+            case_actions.CONTACT_CHANNELS,
+            case_actions.CONTACT_OUTCOMES,
+            confirmation_required(c, rt.settings.team.consent.when_unknown),
         ),
         "note": lambda c: modals.note_modal(c, taxonomy, lang),
         "resolve": lambda c: modals.resolve_modal(c, taxonomy, lang, case_actions.RESOLUTIONS),
@@ -80,6 +86,7 @@ def _contact(
         v.get("note"),
         v.get("when"),
         _override(v),
+        "yes" in (v.get(CONSENT_CHECK_BLOCK) or []),
     )
 
 

@@ -44,6 +44,9 @@ def register(app: App, rt: Runtime) -> None:
             ack(text=commands.refusal(parsed, team))
         elif parsed.name == "config":
             ack(text=commands.config_text(team, rt.clock.now()))
+        elif parsed.name == "assign" and rt.gateway.user_exists(parsed.args["user"]) is False:
+            # Refused before anything changes: a typo or a person from elsewhere would own it.
+            ack(text=t(lang, "cmd_unknown_user", user=f"`{parsed.args['user']}`"))
         elif parsed.name == "assign":
             with transaction(rt.factory) as session:
                 result = case_actions.assign(

@@ -10,6 +10,8 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltResponse
 
 from bot.cases.actions import Actor
+from bot.cases.triage_command import command_from_state
+from bot.cases.views import LIST_MORE_ACTION
 from bot.runtime.runtime import Runtime
 from bot.slack.i18n import t
 from handlers import requests
@@ -51,11 +53,25 @@ def install(
     def attach_context(
         body: dict[str, Any], context: BoltContext, next: Callable[[], None]
     ) -> BoltResponse | None:
+        # Another workspace or Enterprise org: refused before anything is read or answered (a
+        # note would go to a stranger); on every event, command and interaction, HTTP or
+        # Socket Mode.
+        foreign = requests.foreign_installation(body, rt.bot.team_id, rt.bot.enterprise_id)
+        if foreign:
+            kind = body.get("type") or ("command" if body.get("command") else "Slack")
+            log.warning("refused a %s request from another installation: %s", kind, foreign)
+            return BoltResponse(status=200, body="")
         context["rt"] = rt
+        try:
+            requests.check_event(body)
+        except PayloadError as exc:
+            log.warning("refused an event: %s", exc)
+            return BoltResponse(status=200, body="")  # acked: Slack would only retry it
         user = requests.user_id(body)
         if user:
             context["actor"] = rt.actor(user)
         try:
+            requests.check_view_state(body)
             case_id = _case_id(body, case_buttons, case_views)
         except PayloadError as exc:
             log.warning("refused a %s payload: %s", body.get("type") or "Slack", exc)
@@ -77,6 +93,11 @@ def _case_id(
         action = requests.action_of(body)
         if action.get("action_id") in case_buttons:
             return requests.button_row_id(body, "case button")
+        if action.get("action_id") == LIST_MORE_ACTION:
+            try:
+                command_from_state(str(action.get("value") or ""))
+            except ValueError as exc:
+                raise PayloadError(str(exc)) from None
     elif kind == "view_submission":
         view = body.get("view")
         if isinstance(view, dict) and view.get("callback_id") in case_views:

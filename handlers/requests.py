@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from bot.slack.forms import FormValueError, form_values
+
 # Row ids the bot writes are positive and fit the database's integer column.
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Field(gt=0, le=MAX_ROW_ID, strict=False)]
@@ -121,3 +123,80 @@ def channel_id(body: dict[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _id_of(holder: object, key: str = "id") -> str | None:
+    value = holder.get(key) if isinstance(holder, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def installation_ids(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The workspace and Enterprise org a request says it comes from (envelope, not people:
+    in a shared channel a person may belong to another workspace)."""
+    team = body.get("team_id") if isinstance(body.get("team_id"), str) else None
+    team = team or _id_of(body.get("team"))
+    enterprise = body.get("enterprise_id") if isinstance(body.get("enterprise_id"), str) else None
+    enterprise = enterprise or _id_of(body.get("enterprise"))
+    return team or None, enterprise or None
+
+
+def foreign_installation(body: dict[str, Any], team: str, enterprise: str) -> str | None:
+    """Why a request is not from the installation's workspace (and org), or None when it is.
+    An empty `team` (the identity was not checked at start) checks nothing."""
+    if not team:
+        return None
+    got_team, got_enterprise = installation_ids(body)
+    if got_enterprise and got_enterprise != enterprise:
+        return f"enterprise {got_enterprise[:24]!r} is not the installation's"
+    if got_team and got_team != team:
+        return f"team {got_team[:24]!r} is not the installation's"
+    if not got_team and not (enterprise and got_enterprise == enterprise):
+        return "names no team"
+    return None
+
+
+_EVENT_STRINGS = ("type", "subtype", "user", "bot_id", "channel", "ts", "thread_ts", "text")
+_EVENT_OBJECTS = ("message", "previous_message", "edited", "bot_profile")
+_EVENT_LISTS = ("files", "blocks", "attachments")
+
+
+def check_event(body: dict[str, Any]) -> None:
+    """An Events API envelope whose event has the shapes Slack documents: strings, objects and
+    lists where the bot reads them (a `text` that is an object, a `message_changed` whose
+    `message` is a string are refused)."""
+    if body.get("type") != "event_callback":
+        return
+    event = body.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise PayloadError("event_callback: no event object with a type")
+    _check_shapes(event, "event")
+    for key in ("message", "previous_message"):
+        if isinstance(event.get(key), dict):
+            _check_shapes(event[key], f"event.{key}")
+
+
+def _check_shapes(event: dict[str, Any], where: str) -> None:
+    for key in _EVENT_STRINGS:
+        if key in event and event[key] is not None and not isinstance(event[key], str):
+            raise PayloadError(f"{where}.{key}: expected a string")
+        if isinstance(event.get(key), str) and "\x00" in event[key]:
+            raise PayloadError(f"{where}.{key}: contains a NUL character")
+    for key in _EVENT_OBJECTS:
+        if key in event and event[key] is not None and not isinstance(event[key], dict):
+            raise PayloadError(f"{where}.{key}: expected an object")
+    for key in _EVENT_LISTS:
+        if key in event and event[key] is not None and not isinstance(event[key], list):
+            raise PayloadError(f"{where}.{key}: expected a list")
+
+
+def check_view_state(body: dict[str, Any]) -> None:
+    """A submitted form's state as Slack's inputs produce it (dates in range, texts as texts)."""
+    if body.get("type") != "view_submission":
+        return
+    view = body.get("view")
+    if not isinstance(view, dict):
+        raise PayloadError("view_submission: no view")
+    try:
+        form_values(view)
+    except FormValueError as exc:
+        raise PayloadError(f"view state: {exc}") from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +18,10 @@ from bot.intake import webhook
 from bot.runtime import logs, metrics
 from bot.runtime.health import readiness_problem
 from bot.runtime.runtime import Runtime
+from handlers import inbound
+from handlers.inbound import Refusal
+
+log = logging.getLogger("handlers.web")
 
 MAX_SLACK_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse floods before parsing
 
@@ -64,9 +70,17 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 DRAIN_LIMIT = 16 * 1024 * 1024
 
 
+def _length(environ: dict[str, Any]) -> int:
+    """Content-Length as a value: digits only, else a refusal (never a ValueError)."""
+    raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise Refusal(400, "Content-Length is not a number")
+    return int(raw)
+
+
 def _body(environ: dict[str, Any], limit: int) -> bytes | None:
     """The request body, or None when it is larger than `limit`."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    length = _length(environ)
     if length > limit:
         # Read (and drop) a moderately oversized body so the client gets its 413 instead of a
         # broken pipe; beyond DRAIN_LIMIT the connection is simply closed.
@@ -99,6 +113,8 @@ def create_wsgi_app(
                 {"error": f"body larger than {webhook.MAX_BODY_BYTES} bytes; send smaller batches"},
             )
         settings = rt.settings
+        if settings.webhook_secret:
+            inbound.webhook_headers(_headers(environ))
         result = webhook.handle(
             rt.factory,
             rt.classifier,
@@ -107,6 +123,7 @@ def create_wsgi_app(
             settings.webhook_secret,
             _headers(environ),
             body,
+            loads=lambda raw: inbound.parse_json(raw, "webhook", unique_keys=True),
         )
         if result.status == 202:
             rt.worker.kick()
@@ -114,10 +131,16 @@ def create_wsgi_app(
         return _json(start_response, _status(result.status), result.body, result.headers)
 
     def slack_events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        # Bolt reads the body from wsgi.input; peek at it first to label the ack's latency.
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        # Bolt reads the body from wsgi.input; read it first to check it (the inbound guard)
+        # and to label the ack's latency.
+        length = _length(environ)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        headers = _headers(environ)
+        secret = rt.settings.slack_signing_secret
+        if secret:
+            inbound.verify_slack(secret, headers, body)
+        inbound.slack_body(body, headers.get("content-type", ""))
         kind = _slack_kind(body)
         with metrics.Timer() as timer:
             answer = slack(environ, start_response)
@@ -150,7 +173,7 @@ def create_wsgi_app(
         if path == "/slack/events":
             if method != "POST":
                 return _json(start_response, _status(405), {"error": "use POST"})
-            if int(environ.get("CONTENT_LENGTH") or 0) > MAX_SLACK_BODY_BYTES:
+            if _length(environ) > MAX_SLACK_BODY_BYTES:
                 return _json(start_response, _status(413), {"error": "payload too large"})
             with rt.activity.serving():
                 return slack_events(environ, start_response)
@@ -166,7 +189,21 @@ def create_wsgi_app(
         # The body is produced before returning (no streaming), so every line of the request's
         # work, the Bolt listeners' included, carries its id.
         with logs.context(request=request):
-            return route(environ, respond)
+            try:
+                return route(environ, respond)
+            except Refusal as refusal:
+                return _json(respond, _status(refusal.status), {"error": refusal.reason})
+            except Exception as exc:
+                # A bug: the operator gets the error's kind and where (no request data: an
+                # exception's message may quote the input), the client a bare 500.
+                log.error(
+                    "unexpected %s answering %s %s; where:\n%s",
+                    type(exc).__name__,
+                    environ.get("REQUEST_METHOD", "?"),
+                    str(environ.get("PATH_INFO", "?"))[:100],
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
+                return _json(respond, "500 Internal Server Error", {"error": "internal error"})
 
     return application
 

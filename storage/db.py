@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,9 +21,9 @@ def make_engine(url: str, *, ping_after: float | None = None, **kwargs: Any) -> 
     """Create an engine; on SQLite, turn on WAL, foreign keys and a busy timeout; on PostgreSQL,
     check pooled connections idle for `ping_after` seconds (default 30) before use."""
     if url.startswith("sqlite"):
+        # No folder is created here: a mistyped path must not leave folders behind (see
+        # `sqlite_problem`); SQLite itself creates a missing file on the first connection.
         database = url.split("///", 1)[-1] if "///" in url else ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
@@ -52,6 +52,87 @@ def make_engine(url: str, *, ping_after: float | None = None, **kwargs: Any) -> 
 
 
 IDLE_PING_SECONDS = 30.0
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, or SQLite in memory)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a URI filename (uri=true)
+        database = database[len("file:") :]
+    return Path(database)
+
+
+def sqlite_problem(url: str, *, file_needed: bool = True) -> str | None:
+    """What is missing for a SQLite URL, in one line, checked before anything is created: its
+    folder, or (when `file_needed`) its file; None when both exist or it is not SQLite."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    folder = path.parent
+    if not folder.is_dir():
+        return (
+            f"the folder {folder}/ of the SQLite database does not exist (nothing was created): "
+            f"create it (mkdir -p {folder}) or fix the path in DATABASE_URL"
+        )
+    if file_needed and not path.exists():
+        return f"no SQLite database at {path}: run `triage db upgrade` first (it creates it)"
+    return None
+
+
+def connect_problem(url: str, exc: BaseException) -> str:
+    """One line saying which database could not be opened, why, and what to check; it names
+    the host and port (or file), never the password."""
+    parsed = make_url(url)
+    message = str(getattr(exc, "orig", None) or exc)
+    if parsed.password:
+        message = message.replace(str(parsed.password), "***")
+    lowered = message.lower()
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(url)
+        folder_missing = path is not None and not path.parent.is_dir()
+        if folder_missing:
+            return sqlite_problem(url, file_needed=False) or ""
+        return f"cannot open the SQLite database {path} ({_first_line(message)})"
+    host = parsed.host or "localhost"
+    where = f"PostgreSQL at {host}:{parsed.port or 5432}"
+    if "connection refused" in lowered:
+        return (
+            f"cannot connect to {where} (connection refused). Is the server running, and does "
+            "DATABASE_URL point to it?"
+        )
+    if any(s in lowered for s in ("resolve host", "translate host", "name or service not known")):
+        return f"cannot connect to {where} (unknown host {host}). Check the host in DATABASE_URL."
+    if "timeout" in lowered or "timed out" in lowered:
+        return (
+            f"cannot connect to {where} (no answer in time). Is the server running, and may "
+            "this machine reach it (firewall, network)?"
+        )
+    if "does not exist" in lowered and "database" in lowered:
+        return (
+            f"{where} has no database {parsed.database!r}: create it (createdb "
+            f"{parsed.database}) or fix its name in DATABASE_URL"
+        )
+    if any(s in lowered for s in ("password", "role", "authentication", "pg_hba")):
+        return (
+            f"{where} refused user {parsed.username!r} ({_server_reason(message)}). Check the "
+            "user and password in DATABASE_URL."
+        )
+    return f"cannot open the database at {where} ({type(exc).__name__}: {_first_line(message)})"
+
+
+def _first_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else "no detail"
+
+
+def _server_reason(message: str) -> str:
+    """The server's own words in a driver's message ("FATAL:  role "x" does not exist")."""
+    line = _first_line(message)
+    reason = line.rpartition("FATAL:")[2].strip() if "FATAL:" in line else line
+    return " ".join(reason.split())
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:

@@ -383,3 +383,35 @@ class PendingClaim(Base):
     user_id: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))  # where to answer if it cannot be done
     clicked_at: Mapped[datetime]
+
+
+class TrainingExample(Base):
+    """A labelled verbatim the learned classifier trains on: a person's reclassification in Slack
+    or a row of `triage learn` (masked: no email or phone is kept)."""
+
+    __tablename__ = "training_examples"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), unique=True)  # of text + reason: dedupe
+    text: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(64))
+    taxonomy_version: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # reclassification | file
+    verdict_id: Mapped[int | None] = mapped_column(Integer)  # of a reclassification
+    created_at: Mapped[datetime]
+
+
+class LearnedModel(Base):
+    """One trained version of the learned classifier, per taxonomy version. The row is inserted
+    first as the claim of the training (unique on what it was trained from), then filled in."""
+
+    __tablename__ = "learned_models"
+    id: Mapped[int] = mapped_column(primary_key=True)  # the version every process reports
+    taxonomy_version: Mapped[str] = mapped_column(String(32), index=True)
+    trained_from: Mapped[str] = mapped_column(String(128), unique=True)  # examples fingerprint
+    status: Mapped[str] = mapped_column(String(16), default="training")  # training|ready|failed
+    claimed_at: Mapped[datetime]
+    trained_at: Mapped[datetime | None]
+    example_count: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[bytes | None] = mapped_column(LargeBinary)
+    checksum: Mapped[str | None] = mapped_column(String(64))  # sha256 of `model`, checked on load
+    metrics: Mapped[dict[str, Any] | None]

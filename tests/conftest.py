@@ -3,12 +3,8 @@ the local Slack emulator, and the bot served over real HTTP on loopback."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +15,6 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from bot.intake.webhook import sign as webhook_sign
 from bot.runtime.app import build_runtime
 from bot.runtime.runtime import Runtime
 from bot.runtime.server import LocalServer, start_local
@@ -29,6 +24,7 @@ from bot.sandbox.emulator import SlackEmulator
 from bot.sandbox.signing import SlackRequestSender
 from storage.db import make_engine
 from storage.migrate import upgrade
+from tests.support import post_webhook
 
 BOT_TOKEN = "xoxb-test-token"
 INTAKE, TRIAGE = "C0INTAKE", "C0TRIAGE"
@@ -71,7 +67,9 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def emulator() -> Iterator[SlackEmulator]:
     """The Slack Web API emulator with the test workspace's channels and people."""
-    with SlackEmulator(token=BOT_TOKEN) as emu:
+    # strict_mentions: a test fails if the bot sends a special mention, an unknown person or a
+    # foreign link (text from outside that was not escaped).
+    with SlackEmulator(token=BOT_TOKEN, strict_mentions=True) as emu:
         emu.add_channel(INTAKE, "survey-intake")
         emu.add_channel(TRIAGE, "churn-triage")
         emu.add_user(AGENT, "camille", real_name="Camille")
@@ -79,6 +77,7 @@ def emulator() -> Iterator[SlackEmulator]:
         emu.add_user(MANAGER, "sam", real_name="Sam")
         emu.add_user(ANALYST, "nadia", real_name="Nadia")
         yield emu
+        assert not emu.mention_violations, f"sent unescaped: {emu.mention_violations[:5]}"
 
 
 def team_config(**overrides: Any) -> dict[str, Any]:
@@ -159,24 +158,7 @@ class Harness:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """POST a body to the verdict webhook, signed as the README says; (status, json, headers)."""
-        body = data if isinstance(data, bytes) else json.dumps(data).encode()
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        request = urllib.request.Request(
-            self.server.url + "/webhooks/verdicts",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Triage-Timestamp": stamp,
-                "X-Triage-Signature": webhook_sign(secret, stamp, body),
-                **(headers or {}),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read()), dict(response.headers)
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+        return post_webhook(self.server.url, data, secret, timestamp=timestamp, headers=headers)
 
     def cards(self) -> list[dict[str, Any]]:
         """The bot's root messages in the triage channel."""

@@ -27,6 +27,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     hold: threading.Event | None = None
+    raw: bytes | None = None  # the body as is (garbage, HTML...) instead of JSON-encoded `body`
 
 
 def classification(primary: str = "network_quality", **overrides: Any) -> dict[str, Any]:
@@ -140,7 +141,7 @@ class OpenAIStub:
                 finally:
                     with stub._lock:
                         stub.in_flight -= 1
-                payload = json.dumps(answer.body).encode("utf-8")
+                payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
                 try:
                     self.send_response(answer.status)
                     self.send_header("content-type", "application/json")

@@ -1,4 +1,4 @@
-"""A case's whole life in real time, with second-long durations, through the running bot: its
+"""A case's whole life in real time, with durations of a second or so, through the running bot: its
 reminder, escalation, final warning and loud expiry arrive in order, once each, at Slack."""
 
 from __future__ import annotations
@@ -12,43 +12,45 @@ import storage.outbox
 from bot.cases.card import CLAIM_ACTION
 from storage.models import Case, Event
 from tests.conftest import MANAGER, TRIAGE, Harness, block_text, buttons
+from tests.support import wait_until
 
 MARKS = (":alarm_clock:", ":mega:", ":rotating_light:", ":hourglass:")
 
 
-def _wait_expired(bot: Harness, timeout: float = 30.0) -> Case:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with bot.rt.factory() as session:
-            case = session.scalars(select(Case)).first()
-            if (
-                case is not None
-                and case.status == "expired"
-                and storage.outbox.outbox_depth(session) == 0
-            ):
-                return case
-        time.sleep(0.1)
-    raise AssertionError("the case did not expire in time")
+def _expired(bot: Harness) -> Case | None:
+    """The case once it expired and every message about it went out; the worker is kicked, so
+    that each step is sent within a few milliseconds of its time, not up to a second after."""
+    bot.rt.worker.kick()
+    with bot.rt.factory() as session:
+        case = session.scalars(select(Case)).first()
+        if (
+            case is not None
+            and case.status == "expired"
+            and storage.outbox.outbox_depth(session) == 0
+        ):
+            return case
+    return None
 
 
 def test_reminder_escalation_final_warning_and_loud_expiry_in_order_once_each(
     make_bot: Callable[..., Harness],
 ) -> None:
-    # Two seconds between steps: far more than the worker's one-second pass.
+    # A second and a quarter between steps, the worker kicked every few milliseconds.
     bot = make_bot(
         business_hours="always",
         policy={
-            "deadline": 8,
+            "deadline": 5,
             "reminders": [0.25],
-            "final_warning": 2,
-            "escalations": [{"when": "unclaimed", "after": 4}],
+            "final_warning": 1.25,
+            "escalations": [{"when": "unclaimed", "after": 2.5}],
             "auto_close": True,
         },
     )
     bot.post_intake(
         "Customer: jean.martin@example.fr\nConsent: yes\nMy phone went back to repair three times."
     )
-    case = _wait_expired(bot)
+    case = wait_until(lambda: _expired(bot), timeout=30)
+    assert case is not None, "the case did not expire in time"
     assert case.outcome == "expired_without_action"
     assert case.root_ts is not None
 
@@ -56,7 +58,7 @@ def test_reminder_escalation_final_warning_and_loud_expiry_in_order_once_each(
     assert [s for s in said if s.startswith(MARKS)] == said
     assert [s.split(" ", 1)[0] for s in said] == [
         ":alarm_clock:",  # the reminder, to the channel (nobody owns the case)
-        ":mega:",  # unclaimed after 4 s: escalated
+        ":mega:",  # unclaimed after 2.5 s: escalated
         ":rotating_light:",  # final warning, 2 s before the deadline
         ":hourglass:",  # expired without action
     ]
@@ -88,6 +90,9 @@ def test_reminder_escalation_final_warning_and_loud_expiry_in_order_once_each(
         )
     assert kinds[2:] == ["reminder_sent", "escalated", "final_warning", "expired"]
 
-    time.sleep(1.5)  # a second send would show within the worker's next pass
+    quiet_until = time.monotonic() + 0.5  # a second send would show within the next passes
+    while time.monotonic() < quiet_until:
+        bot.rt.worker.kick()
+        time.sleep(0.02)
     assert len(bot.emulator.thread(TRIAGE, case.root_ts)) == 4
     assert len(bot.emulator.dm_messages(MANAGER)) == 2

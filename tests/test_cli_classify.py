@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,24 +12,19 @@ import yaml
 
 from tests.conftest import team_config
 from tests.openai_server import Answer, OpenAIStub, Recorded, classification, completion
-from tests.test_cli import ROOT, triage
+from tests.support import ROOT, bot_command, bot_env
+from tests.test_cli import triage
 
 
 def run_with_stdin(
     *args: str, stdin: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "TRIAGE_", "DATABASE_", "OPENAI_"))
-    }
-    clean.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        bot_command(*args),
         input=stdin,
         capture_output=True,
         text=True,
-        env=clean,
+        env=bot_env(**(env or {})),
         cwd=ROOT,
         timeout=60,
     )

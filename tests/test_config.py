@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from bot.runtime.leases import lease_override
 from bot.runtime.settings import ConfigError, load_settings, load_team_config
 from tests.conftest import team_config
 
@@ -201,3 +203,10 @@ def test_the_full_policy_is_understood(tmp_path: Path) -> None:
     assert policy.escalations[1].notify == ["managers", "managers_channel"]
     assert policy.snooze_limit(is_manager=True) == policy.snooze.max  # may not extend
     assert policy.snooze_max.seconds == 4 * 3600
+
+
+def test_the_lease_for_tests_is_off_unless_set_and_a_bad_one_is_named() -> None:
+    assert lease_override({}) is None  # production: each domain's own lease
+    assert lease_override({"TRIAGE_LEASE_SECONDS": "5"}) == timedelta(seconds=5)
+    with pytest.raises(ConfigError, match=r"^TRIAGE_LEASE_SECONDS: invalid duration 'soon'"):
+        lease_override({"TRIAGE_LEASE_SECONDS": "soon"})

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,8 @@ from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Case, Classification, OutboxMessage, Verdict
 from tests.conftest import ANALYST, INTAKE, Harness, block_text, make_settings, team_config
+from tests.support import ROOT, bot_command, bot_env
 
-ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
     "Ma facture a doublé sans prévenir, je résilie.",
     "No signal at home for weeks, the network is useless.",
@@ -74,11 +73,7 @@ def _write_csv(path: Path, rows: int) -> dict[str, int]:
 def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
     config = tmp_path / "triage.yaml"
     config.write_text(yaml.safe_dump(team_config()), encoding="utf-8")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIAGE_", "DATABASE_"))
-    }
-    env.update(TRIAGE_CONFIG=str(config), DATABASE_URL=database_url)
-    return env
+    return bot_env(TRIAGE_CONFIG=str(config), DATABASE_URL=database_url)
 
 
 def _triage_import(
@@ -86,7 +81,7 @@ def _triage_import(
 ) -> subprocess.CompletedProcess[str]:
     """`triage import ARGS` in a process of its own, as a person runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", "import", *args],
+        bot_command("import", *args),
         capture_output=True,
         text=True,
         env=_env(tmp_path, database_url),
@@ -95,6 +90,7 @@ def _triage_import(
     )
 
 
+@pytest.mark.slow  # 10,000 rows imported twice: the size is the point
 def test_import_of_10000_rows_with_bad_rows(tmp_path: Path, database_url: str) -> None:
     source = tmp_path / "verdicts.csv"
     expected = _write_csv(source, 10_000)
@@ -163,7 +159,7 @@ def test_file_dropped_in_the_intake_channel_is_imported_with_a_summary(bot: Harn
     replies = bot.emulator.thread(INTAKE, event["ts"])
     summary = "\n".join(r["text"] for r in replies)
     assert "Imported `survey.csv`" in summary
-    assert "imported:              2 (1 new cases, 1 joined existing cases" in summary
+    assert "imported:              2 (1 new case, 1 joined an existing case" in summary
     assert "row 3: email: 'bad@'" in summary
     cards = bot.cards()
     assert len(cards) == 1 and "Verdicts (2)" in block_text(cards[0])
@@ -240,6 +236,7 @@ def _stored(url: str) -> dict[str, Any]:
     return {"verdicts": verdicts, "cases": per_case, "classifications": classifications}
 
 
+@pytest.mark.slow  # 3,000 rows imported twice, with a pool of processes
 def test_import_with_worker_processes_stores_what_one_process_stores(
     tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -300,3 +297,44 @@ def test_a_bad_number_of_jobs_is_refused_and_nothing_imported(
     with make_sessionmaker(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Verdict)) == 0
     engine.dispose()
+
+
+def test_summary_agrees_in_number_and_names_every_problem_of_a_row(
+    tmp_path: Path, database_url: str
+) -> None:
+    source = tmp_path / "survey.csv"
+    source.write_text(
+        "email,comment,score,consent,channel\n"
+        "ana@example.com,The bill doubled,3,yes,web\n"
+        "bad@,,12,maybe,fax\n",
+        encoding="utf-8",
+    )
+    result = _triage_import(tmp_path, database_url, str(source))
+    assert result.returncode == 0, result.stderr
+    assert "imported:              1 (1 new case, 0 joined existing cases, 0 without" in (
+        result.stdout
+    )
+    problems = [
+        "text: empty (the verbatim is required)",
+        "email: 'bad@' is not a customer reference (email, phone or account id)",
+        "score: '12' is not a score from 0 to 10",
+        "consent: 'maybe' is not yes or no",
+        "channel: 'fax' is not web, phone, email or chat",
+    ]
+    assert f"  row 3: {'; '.join(problems)}\n" in result.stdout
+    [header, row] = list(csv.reader((tmp_path / "survey.rejected.csv").open(encoding="utf-8")))
+    assert header[:2] == ["row", "reason"] and row[:2] == ["3", "; ".join(problems)]
+
+
+def test_summary_in_french_agrees_in_number() -> None:
+    summary = importer.ImportSummary(rows=4, opened=1, joined=2, no_consent=1)
+    lines = summary.lines("fr")
+    assert lines[0] == "lignes lues :          4"
+    assert lines[1] == (
+        "importées :            4 (1 nouveau dossier, 2 rattachées à des dossiers existants, "
+        "1 sans consentement, gardée pour les statistiques)"
+    )
+    english = importer.ImportSummary(rows=2, opened=2, joined=1).lines("en")[1]
+    assert english.endswith(
+        "(2 new cases, 1 joined an existing case, 0 without consent, kept for statistics)"
+    )

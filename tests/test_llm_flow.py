@@ -25,6 +25,7 @@ from storage.models import Case, Classification, Event, InboundEvent
 from tests.conftest import AGENT, TRIAGE, Harness, block_text
 from tests.openai_server import Answer, OpenAIStub, completion, error, reply
 from tests.openai_server import classification as answer
+from tests.support import wait_until
 from tests.test_cli import triage
 
 T = TypeVar("T")
@@ -58,14 +59,14 @@ def start(
 
 def wait_for(bot: Harness, probe: Callable[[], T | None], timeout: float = 15.0) -> T:
     """Kick the worker until `probe` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def kicked() -> T | None:
         bot.rt.worker.kick()
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+        return probe()
+
+    found = wait_until(kicked, timeout)
+    assert found, "condition not reached in time"
+    return found
 
 
 def first_card(bot: Harness) -> dict[str, Any] | None:

@@ -42,5 +42,7 @@ def test_app_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 def test_unreachable_database_is_named(tmp_path: Path) -> None:
     url = "postgresql+psycopg://nobody@127.0.0.1:9/none"
     settings = make_settings(tmp_path, url, "http://127.0.0.1:9/api/")
-    with pytest.raises(ConfigError, match="DATABASE_URL: cannot open the database"):
+    with pytest.raises(
+        ConfigError, match=r"DATABASE_URL: cannot connect to PostgreSQL at 127\.0\.0\.1:9 "
+    ):
         build_runtime(settings, check_slack=False)

@@ -4,7 +4,6 @@ gaps between requests, never starved, and one failure does not stop the next."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from bot.runtime.background import RequestActivity
 from bot.sandbox.emulator import SlackEmulator
 from bot.slack.gateway import SlackGateway, make_web_client
 from bot.slack.private_notes import PrivateNotes
+from tests.support import wait_until
 
 TOKEN = "xoxb-notes"
 CHANNEL, ALICE = "C0NOTES", "U0ALICE"
@@ -31,10 +31,7 @@ def _gateway(emu: SlackEmulator) -> SlackGateway:
 
 
 def _wait_sent(notes: PrivateNotes, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while notes.pending() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert notes.pending() == 0
+    assert wait_until(lambda: notes.pending() == 0, timeout)
 
 
 def test_notes_arrive_in_order(emu: SlackEmulator) -> None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
 from bot.cases.card import CLAIM_ACTION, CONTACT_ACTION, NOTE_ACTION, RESOLVE_ACTION
@@ -257,6 +258,7 @@ def _posts_by_channel(emulator: SlackEmulator) -> dict[str, list[float]]:
     return times
 
 
+@pytest.mark.slow  # Slack's real pace: one post a second per channel
 def test_429s_then_500s_then_recovery_every_message_once_in_order_at_slacks_pace(
     make_bot: Callable[..., Harness],
 ) -> None:
@@ -265,10 +267,10 @@ def test_429s_then_500s_then_recovery_every_message_once_in_order_at_slacks_pace
     emulator.inject_fault(None, status=429, retry_after=1, times=10**6)
     for n in range(9):  # three customers, three verdicts each: cards, joins, intake replies
         bot.post_intake(f"Customer: p{n % 3}@example.com\nConsent: yes\nNo signal, again ({n}).")
-    time.sleep(10)
+    time.sleep(4)  # every post refused for a while: each channel held by Retry-After
     emulator.clear_faults()
     emulator.inject_fault(None, status=500, times=10**6)
-    time.sleep(5)
+    time.sleep(2)  # then Slack fails: the outbox backs off
     emulator.clear_faults()
     bot.wait_idle(timeout=180)
 

@@ -1,15 +1,14 @@
 """Production faults with real processes: `triage serve` (gunicorn) killed right after acking,
-and two web plus two worker processes on PostgreSQL under a burst. Slow: about a minute each."""
+and two web plus two worker processes on PostgreSQL under a burst. Marked slow."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,19 +25,19 @@ from bot.slack.outbox import CARD_EVENT_TYPE
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Case, Event, Verdict
 from tests.conftest import AGENT, AGENT2, BOT_TOKEN, INTAKE, TRIAGE, WEBHOOK_SECRET, team_config
-from tests.test_serve import _free_port, _healthy
+from tests.support import (
+    ROOT,
+    TEST_LEASE_SECONDS,
+    bot_command,
+    bot_env,
+    free_port,
+    healthy,
+    post_webhook,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "production-test-secret"
-
-
-def _wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+pytestmark = pytest.mark.slow  # gunicorn and worker processes, started and killed
 
 
 class _Fleet:
@@ -48,8 +47,7 @@ class _Fleet:
         path = tmp_path / "triage.yaml"
         path.write_text(yaml.safe_dump(team_config(**config)), encoding="utf-8")
         self.tmp_path = tmp_path
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIAGE_"))}
-        self.env.update(
+        self.env = bot_env(
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=emulator.api_url,
@@ -57,6 +55,8 @@ class _Fleet:
             TRIAGE_CONFIG=str(path),
             WEBHOOK_SECRET=WEBHOOK_SECRET,
             LOG_FORMAT="json",
+            # A killed process's claimed rows are taken over after seconds, not minutes.
+            TRIAGE_LEASE_SECONDS=TEST_LEASE_SECONDS,
         )
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
@@ -66,7 +66,7 @@ class _Fleet:
         self.logs.append(log)
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bot", *args],
+                bot_command(*args),
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -77,10 +77,10 @@ class _Fleet:
         return process
 
     def serve(self, workers: int = 1) -> str:
-        port = _free_port()
+        port = free_port()
         self.start("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
         url = f"http://127.0.0.1:{port}"
-        assert _wait_until(lambda: _healthy(url), 60), "triage serve did not come up"
+        assert wait_until(lambda: healthy(url), 60), "triage serve did not come up"
         return url
 
     @staticmethod
@@ -153,14 +153,14 @@ def test_web_killed_right_after_acking_50_verdicts_loses_none_and_doubles_none(
         assert statuses == [200] * 50  # acked: recorded before the answer
         bots.kill(first)  # SIGKILL to the whole process group, no goodbye
 
-        url = bots.serve(workers=2)  # the restart; leases of the dead process run out
-        assert _wait_until(lambda: len(_cards(emulator)) >= 50, 240), len(_cards(emulator))
+        url = bots.serve(workers=2)  # the restart; the dead process's leases run out
+        assert wait_until(lambda: len(_cards(emulator)) >= 50, 240), len(_cards(emulator))
 
         def replied() -> bool:
             roots = emulator.channel_messages(INTAKE)
             return all(len(emulator.thread(INTAKE, r["ts"])) >= 1 for r in roots)
 
-        assert _wait_until(replied, 120)
+        assert wait_until(replied, 120)
         time.sleep(2)  # a duplicate would show within the next passes
     case_ids = [c["metadata"]["event_payload"]["case_id"] for c in _cards(emulator)]
     assert len(case_ids) == len(set(case_ids)) == 50  # (PostgreSQL may skip an id a kill burnt)
@@ -206,13 +206,12 @@ def test_two_web_two_workers_burst_of_1000_verdicts_and_200_clicks(
                 "email": f"b{n % customers}@example.com",
                 "consent": True,
             }
-            status = _post_webhook(urls[n % 2], body)
-            return status
+            return post_webhook(urls[n % 2], body, WEBHOOK_SECRET)[0]
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             statuses = list(pool.map(send, range(1000)))
         assert statuses == [202] * 1000
-        assert _wait_until(lambda: len(_cards(emulator)) >= customers, 120)
+        assert wait_until(lambda: len(_cards(emulator)) >= customers, 120)
 
         # 200 clicks: two agents claim each of 100 cases at the same moment, on either server.
         senders = [SlackRequestSender(u + "/slack/events", SECRET) for u in urls]
@@ -242,7 +241,7 @@ def test_two_web_two_workers_burst_of_1000_verdicts_and_200_clicks(
                     )
                     return open_cases == 0 and _pending(session) == 0
 
-            assert _wait_until(settled, 240), "the fleet did not finish"
+            assert wait_until(settled, 240), "the fleet did not finish"
             time.sleep(2)
             with factory() as session:
                 assert session.scalar(select(func.count()).select_from(Verdict)) == 1000
@@ -268,29 +267,3 @@ def _pending(session: Any) -> int:
     import storage.outbox
 
     return storage.outbox.pending_work(session)
-
-
-def _post_webhook(url: str, body: dict[str, Any]) -> int:
-    import json
-    import urllib.error
-    import urllib.request
-
-    from bot.intake.webhook import sign
-
-    data = json.dumps(body).encode()
-    stamp = str(int(time.time()))
-    request = urllib.request.Request(
-        url + "/webhooks/verdicts",
-        data=data,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Triage-Timestamp": stamp,
-            "X-Triage-Signature": sign(WEBHOOK_SECRET, stamp, data),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)

@@ -1,4 +1,4 @@
-"""`triage worker` processes as production runs them: two at once over 200 cases whose
+"""`triage worker` processes as production runs them: two at once over 100 cases whose
 reminders fall due together, and one killed in the middle of a sweep. Every reminder reaches
 Slack exactly once; the emulator counts them."""
 
@@ -7,9 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -32,20 +31,15 @@ from bot.slack.outbox import CARD_EVENT_TYPE
 from storage.db import make_engine, transaction
 from storage.models import Case, CaseSchedule
 from tests.conftest import BOT_TOKEN, TRIAGE, make_settings, team_config
+from tests.support import ROOT, bot_command, bot_env, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 # The emulator does not rate limit: let the outbox post as fast as it can, so 800 messages in
 # one channel take seconds, not Slack's real minutes.
 FAST = {"messages_per_second": 100, "burst": 50}
-
-
-def _wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+# Cases whose reminders fall due together: one card and one reminder each, 2 s of posting in
+# one channel at the fastest pace; more would prove nothing more (a sweep claims up to 500).
+CASES = 100
+pytestmark = pytest.mark.slow  # worker processes, started and killed
 
 
 @contextmanager
@@ -55,8 +49,7 @@ def _workers(
     """`python -m bot worker` processes on the test database, stopped (SIGTERM) afterwards."""
     path = tmp_path / "worker.yaml"
     path.write_text(yaml.safe_dump(team_config(**config)), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIAGE_"))}
-    env.update(
+    env = bot_env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET="worker-test",
         SLACK_API_URL=emulator.api_url,
@@ -70,7 +63,7 @@ def _workers(
         logs.append(log)
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bot", "worker", "--interval", "0.2"],
+                bot_command("worker", "--interval", "0.2"),
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -126,8 +119,8 @@ def test_two_workers_send_every_reminder_exactly_once(
         "business_hours": "always",
         "slack": FAST,
         "policy": {
-            "deadline": 60,
-            "reminders": [0.05],  # three seconds after opening, for all 200 at once
+            "deadline": 40,
+            "reminders": [0.05],  # two seconds after opening, for all of them at once
             "final_warning": 1,
             "escalations": [],
         },
@@ -136,9 +129,9 @@ def test_two_workers_send_every_reminder_exactly_once(
     runtime = build_runtime(settings, check_slack=False)
     try:
         with _workers(tmp_path, database_url, emulator, 2, **config):
-            # Both workers up (each asked Slack who it is), then 200 cases open at once.
-            assert _wait_until(lambda: len(emulator.calls_to("auth.test")) >= 2)
-            _open_cases(runtime, 200)
+            # Both workers up (each asked Slack who it is), then the cases open at once.
+            assert wait_until(lambda: len(emulator.calls_to("auth.test")) >= 2)
+            _open_cases(runtime, CASES)
 
             def reminded() -> bool:
                 with runtime.factory() as session:
@@ -147,20 +140,20 @@ def test_two_workers_send_every_reminder_exactly_once(
                         .select_from(CaseSchedule)
                         .where(CaseSchedule.kind == "reminder", CaseSchedule.status == "sent")
                     )
-                    return sent == 200 and storage.outbox.outbox_depth(session) == 0
+                    return sent == CASES and storage.outbox.outbox_depth(session) == 0
 
-            assert _wait_until(reminded, timeout=90), "the workers did not finish"
+            assert wait_until(reminded, timeout=90), "the workers did not finish"
             time.sleep(1.0)  # a duplicate would show within the workers' next passes
     finally:
         runtime.close()
     threads = _replies(emulator)
-    assert len(threads) == 200
+    assert len(threads) == CASES
     for said in threads.values():
         assert len(said) == 1 and said[0].startswith(":alarm_clock: Reminder: case #"), said
-    # Every reminder once: 200 thread replies, each of its own case.
+    # Every reminder once: a thread reply for each case, each of its own case.
     replies = [p for p in emulator.calls_to("chat.postMessage") if p.params.get("thread_ts")]
-    assert len(replies) == 200
-    assert len({said[0].split(" (", 1)[0] for said in threads.values()}) == 200
+    assert len(replies) == CASES
+    assert len({said[0].split(" (", 1)[0] for said in threads.values()}) == CASES
 
 
 @pytest.mark.skipif(
@@ -204,7 +197,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_sends_nothing_twice(
             )
         )
         with _workers(tmp_path, database_url, emulator, 1, **config) as (worker,):
-            assert _wait_until(lambda: scalar(posted) == count), "cards were not posted"
+            assert wait_until(lambda: scalar(posted) == count), "cards were not posted"
             # Hold the last case: the worker claims the reminders, then waits for this lock
             # in the middle of its sweep, holding leases and an open transaction.
             with engine.connect() as blocker:
@@ -215,7 +208,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_sends_nothing_twice(
                         .where(CaseSchedule.kind == "reminder")
                         .values(due_at=SystemClock().now())
                     )
-                assert _wait_until(lambda: scalar(leased) == count), "the sweep did not claim"
+                assert wait_until(lambda: scalar(leased) == count), "the sweep did not claim"
                 time.sleep(0.5)
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=10)

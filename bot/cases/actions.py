@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 import storage.cases
 from bot.cases import guidance, reminders
 from bot.cases import service as cases
+from bot.cases.consent import CONSENT_CHECK_BLOCK, confirmation_required
 from bot.cases.permissions import manager_mentions
 from bot.cases.service import ActionResult
 from bot.classification.taxonomy import Taxonomy
 from bot.runtime.durations import Duration
 from bot.runtime.settings import TeamConfig
 from bot.slack import outbox
-from bot.slack.blocks import format_time, text_message
+from bot.slack.blocks import escape, format_time, text_message
 from bot.slack.i18n import t
 from storage.models import OPEN_STATES, Case, ContactAttempt, Verdict
 
@@ -200,12 +201,17 @@ def log_contact(
     note: str | None,
     attempted_at: datetime | None,
     override: bool = False,
+    consent_checked: bool = False,
 ) -> ActionResult:
-    """Record a try to reach the customer (anyone may); unclaimed, the person who tried owns it."""
+    """Record a try to reach the customer (anyone may); unclaimed, the person who tried owns it.
+    When the customer's consent was never stated, the person must confirm they checked it."""
     case = _open_case(session, case_id, actor)
     if isinstance(case, ActionResult):
         return case
     errors: dict[str, str] = {}
+    must_confirm = confirmation_required(case, actor.team.consent.when_unknown)
+    if must_confirm and not consent_checked:
+        errors[CONSENT_CHECK_BLOCK] = t(actor.lang, "consent_check_needed")
     when = attempted_at or actor.now
     if when > actor.now + timedelta(minutes=5):
         errors["when"] = t(actor.lang, "when_future")
@@ -248,9 +254,11 @@ def log_contact(
     if outside:
         reply += t(lang, "contact_logged_outside")
     if note:
-        reply += f"\n> {note}"
+        reply += f"\n> {escape(note)}"
     if warning:
         reply += t(lang, "override_recorded")
+    if must_confirm:
+        reply += t(lang, "contact_consent_confirmed", user=actor.user_id)
     return _record(
         session,
         case,
@@ -261,6 +269,7 @@ def log_contact(
         outcome=outcome,
         outside_hours=outside,
         override=bool(warning),
+        consent_confirmed=must_confirm,
     )
 
 
@@ -277,7 +286,7 @@ def add_note(
     warning = guidance.former_customer_warning(case.customer, text, actor.team)
     if warning and not override:
         return ActionResult(False, errors={"note": warning})
-    reply = t(actor.lang, "note_added", user=actor.user_id, text=text)
+    reply = t(actor.lang, "note_added", user=actor.user_id, text=escape(text))
     if warning:
         reply += t(actor.lang, "override_recorded")
     return _record(session, case, actor, "note", reply, text=text, override=bool(warning))
@@ -307,7 +316,7 @@ def snooze(
         "snoozed",
         user=actor.user_id,
         until=format_time(case.snoozed_until, actor.team.tz),
-        reason=reason,
+        reason=escape(reason),
     )
     return _record(
         session, case, actor, "snoozed", reply, until=case.snoozed_until.isoformat(), reason=reason
@@ -331,7 +340,9 @@ def escalate(
     )
     for manager in sorted(actor.manager_ids()):
         outbox.enqueue_message(session, manager, text_message(dm), actor.now)
-    reply = t(actor.lang, "escalated", user=actor.user_id, reason=f": {reason}" if reason else "")
+    reply = t(
+        actor.lang, "escalated", user=actor.user_id, reason=f": {escape(reason)}" if reason else ""
+    )
     return _record(session, case, actor, "escalated", reply, reason=reason)
 
 
@@ -373,7 +384,7 @@ def resolve(
         "resolved",
         user=actor.user_id,
         outcome=t(actor.lang, f"resolution_{outcome}"),
-        summary=summary,
+        summary=escape(summary),
     )
     if warning:
         reply += t(actor.lang, "override_recorded")

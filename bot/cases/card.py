@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.cases.consent import consent_not_stated
 from bot.classification.taxonomy import Taxonomy
 from bot.slack.blocks import (
     FIELD_LIMIT,
@@ -28,6 +29,7 @@ from bot.slack.blocks import (
     MAX_BLOCKS,
     SECTION_LIMIT,
     Message,
+    escape,
     fields_block,
     fold,
     format_time,
@@ -155,7 +157,9 @@ def _verdict_blocks(verdict: Verdict, ctx: CardContext) -> list[Block]:
     meta = t(
         ctx.lang,
         "verdict_meta",
-        source=verdict.origin or t(ctx.lang, f"source_{verdict.source}"),
+        source=escape(verdict.origin)
+        if verdict.origin
+        else t(ctx.lang, f"source_{verdict.source}"),
         channel=t(ctx.lang, f"channel_{verdict.channel}"),
         date=format_time(verdict.received_at, ctx.tz),
     )
@@ -184,7 +188,9 @@ def _verdict_blocks(verdict: Verdict, ctx: CardContext) -> list[Block]:
     if result is not None and result.summary:
         blocks.append(
             ContextBlock(
-                elements=[MarkdownTextObject(text=fold(italic(result.summary), FIELD_LIMIT))]
+                elements=[
+                    MarkdownTextObject(text=fold(italic(escape(result.summary)), FIELD_LIMIT))
+                ]
             )
         )
     return blocks
@@ -218,7 +224,7 @@ def _contacts_text(ctx: CardContext) -> str:
         if c.outside_hours:
             line += f" · :warning: {t(lang, 'outside_hours')}"
         if c.note:
-            line += f"\n   _{fold(c.note, 200)}_"
+            line += f"\n   _{escape(fold(c.note, 200))}_"
         lines.append(line)
     hidden = len(ctx.history.contacts) - MAX_CONTACTS_ON_CARD
     if hidden > 0:
@@ -299,6 +305,8 @@ def case_card(case: Case, ctx: CardContext) -> Message:
         ),
         ContextBlock(elements=[MarkdownTextObject(text=fold(_who_text(case, ctx), FIELD_LIMIT))]),
     ]
+    if consent_not_stated(case):
+        blocks.append(section_block(t(lang, "consent_not_stated")))
     history = _history_text(ctx)
     if history:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fold(history, FIELD_LIMIT))]))
@@ -316,23 +324,28 @@ def case_card(case: Case, ctx: CardContext) -> Message:
     blocks += [DividerBlock(), section_block(f"*{t(lang, 'contacts')}*\n{_contacts_text(ctx)}")]
     if ctx.history.told:
         told = "\n".join(
-            f"• #{case_id}: {fold(text, 300)}" for case_id, text in ctx.history.told[:3]
+            f"• #{case_id}: {escape(fold(text, 300))}" for case_id, text in ctx.history.told[:3]
         )
         blocks.append(section_block(f"*{t(lang, 'already_told')}*\n{told}"))
     if case.status in ("open", "claimed", "contacting"):
         if ctx.opening:
-            blocks.append(section_block(f"*{t(lang, 'opening_line')}*\n> {ctx.opening}"))
+            blocks.append(section_block(f"*{t(lang, 'opening_line')}*\n> {escape(ctx.opening)}"))
         if result is not None and result.suggested_action:
-            blocks.append(section_block(f"*{t(lang, 'next_step')}*\n{result.suggested_action}"))
+            blocks.append(
+                section_block(f"*{t(lang, 'next_step')}*\n{escape(result.suggested_action)}")
+            )
     elif case.resolution_summary:
         blocks.append(
-            section_block(f"*{t(lang, 'modal_resolve_summary')}*\n{case.resolution_summary}")
+            section_block(
+                f"*{t(lang, 'modal_resolve_summary')}*\n{escape(case.resolution_summary)}"
+            )
         )
     blocks.append(_actions(case, lang))
     rendered = [block.to_dict() for block in blocks[:MAX_BLOCKS]]
     fallback = f"{title} · {_state(case, ctx)}"
     if newest is not None:
-        fallback += f"\n{fold(newest.text, 300)}"
+        # The fallback is what notifications show: escaped like the blocks.
+        fallback += f"\n{escape(fold(newest.text, 300))}"
     return Message(text=fallback, blocks=rendered)
 
 

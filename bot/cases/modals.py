@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.cases.consent import CONSENT_CHECK_BLOCK
 from bot.classification.taxonomy import Taxonomy
 from bot.slack.blocks import (
     SECTION_LIMIT,
@@ -79,9 +80,15 @@ def assign_modal(case: Case, taxonomy: Taxonomy, lang: str) -> dict[str, Any]:
 
 
 def contact_modal(
-    case: Case, taxonomy: Taxonomy, lang: str, channels: tuple[str, ...], outcomes: tuple[str, ...]
+    case: Case,
+    taxonomy: Taxonomy,
+    lang: str,
+    channels: tuple[str, ...],
+    outcomes: tuple[str, ...],
+    ask_consent: bool = False,
 ) -> dict[str, Any]:
-    """Log one try to reach the customer: how, outcome, when, a note."""
+    """Log one try to reach the customer: how, outcome, when, a note; and, when the customer's
+    consent was never stated, a required box saying it was checked."""
     blocks: list[Block] = [
         _case_line(case, taxonomy, lang),
         select_block(
@@ -97,6 +104,18 @@ def contact_modal(
         text_input_block("note", t(lang, "modal_note_text"), optional=True),
         _override(lang),
     ]
+    if ask_consent:
+        option = Option(
+            value="yes", text=PlainTextObject(text=fold(t(lang, "modal_consent_check_option"), 75))
+        )
+        blocks.insert(
+            1,
+            InputBlock(
+                block_id=CONSENT_CHECK_BLOCK,
+                label=t(lang, "modal_consent_check"),
+                element=CheckboxesElement(action_id="value", options=[option]),
+            ),
+        )
     return modal_view(CONTACT_VIEW, lang, t(lang, "modal_contact"), case.id, blocks)
 
 

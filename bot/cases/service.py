@@ -19,7 +19,7 @@ from bot.runtime import logs
 from bot.runtime.clock import Clock
 from bot.runtime.settings import TeamConfig
 from bot.slack import outbox
-from bot.slack.blocks import Message, text_message
+from bot.slack.blocks import Message, escape, text_message
 from bot.slack.i18n import t
 from storage.db import reading, transaction, writing_once
 from storage.models import Case, Verdict
@@ -102,7 +102,7 @@ def joined_text(verdict: Verdict, before: list[storage.intake.VerdictFacts], lan
     """What the thread says when a verdict joins: which one, from whom, how long after the last."""
     what = t(lang, f"channel_{verdict.channel}")
     if verdict.origin:
-        what += " · " + verdict.origin
+        what += " · " + escape(verdict.origin)
     text = t(lang, "verdict_joined", n=len(before) + 1, what=what)
     if before:
         last = max(before, key=lambda f: f.received_at)

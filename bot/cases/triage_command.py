@@ -8,8 +8,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 import storage.cases
@@ -22,8 +23,9 @@ from bot.cases.views import list_message, stats_message
 from bot.classification.taxonomy import Taxonomy
 from bot.digests import service as digests
 from bot.privacy import erasure
+from bot.privacy.cells import safe_row
 from bot.runtime.settings import TeamConfig, describe
-from bot.slack.blocks import Message, text_message
+from bot.slack.blocks import Message, escape, text_message, unescape_command
 from bot.slack.i18n import t
 
 VIEWS = ("open", "overdue", "mine", "unassigned", "review")
@@ -50,7 +52,7 @@ def parse_period(text: str, lang: str) -> timedelta:
     """`7d`, `30d`, `90d`, `12h`, `2w`: a period back from now."""
     match = _PERIOD.match(text.strip().lower())
     if not match or int(match.group(1)) == 0:
-        raise UsageError(t(lang, "cmd_bad_period", value=text))
+        raise UsageError(t(lang, "cmd_bad_period", value=escape(text)))
     n, unit = int(match.group(1)), match.group(2)
     return {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
 
@@ -58,20 +60,21 @@ def parse_period(text: str, lang: str) -> timedelta:
 def _user(text: str, lang: str) -> str:
     match = _USER.match(text.strip())
     if not match:
-        raise UsageError(t(lang, "cmd_bad_user", value=text))
+        raise UsageError(t(lang, "cmd_bad_user", value=escape(text)))
     return match.group(1) or match.group(2)
 
 
 def _case_id(text: str, lang: str) -> int:
     match = _CASE.match(text.strip())
     if not match:
-        raise UsageError(t(lang, "cmd_bad_case", value=text))
+        raise UsageError(t(lang, "cmd_bad_case", value=escape(text)))
     return int(match.group(1))
 
 
 def parse(text: str, lang: str, taxonomy: Taxonomy) -> Command:
-    """Understand `/triage ...`; raise UsageError with what is wrong and what to type instead."""
-    words = text.strip().split()
+    """Understand `/triage ...`; raise UsageError with what is wrong and what to type instead.
+    Slack's escaped forms (`<mailto:…|…>`, `<@U…|name>`, `<#C…|name>`…) read as plain text."""
+    words = unescape_command(text).strip().split()
     if not words or words[0].lower() in ("help", "aide", "?"):
         return Command("help")
     name, rest = words[0].lower(), words[1:]
@@ -84,7 +87,12 @@ def parse(text: str, lang: str, taxonomy: Taxonomy) -> Command:
             elif key == "reason" and value:
                 if value not in taxonomy:
                     raise UsageError(
-                        t(lang, "cmd_bad_reason", value=value, reasons=", ".join(taxonomy.ids()))
+                        t(
+                            lang,
+                            "cmd_bad_reason",
+                            value=escape(value),
+                            reasons=", ".join(taxonomy.ids()),
+                        )
                     )
                 args["reason"] = value
             elif key == "owner" and value:
@@ -92,7 +100,7 @@ def parse(text: str, lang: str, taxonomy: Taxonomy) -> Command:
             elif key == "since" and value:
                 args["since"] = parse_period(value, lang)
             else:
-                raise UsageError(t(lang, "cmd_bad_list", value=word))
+                raise UsageError(t(lang, "cmd_bad_list", value=escape(word)))
         return Command("list", args)
     if name == "show" and len(rest) == 1:
         return Command("show", {"case": _case_id(rest[0], lang)})
@@ -111,7 +119,7 @@ def parse(text: str, lang: str, taxonomy: Taxonomy) -> Command:
         return Command("config")
     if name in ("list", "show", "assign", "stats", "export", "forget", "digest", "config"):
         raise UsageError(t(lang, f"cmd_usage_{name}"))
-    raise UsageError(t(lang, "cmd_unknown", value=name[:50]))
+    raise UsageError(t(lang, "cmd_unknown", value=escape(name[:50])))
 
 
 def usage(lang: str) -> str:
@@ -165,13 +173,33 @@ def command_state(command: Command, offset: int) -> str:
     return json.dumps({"args": args, "offset": offset}, separators=(",", ":"))
 
 
+class _ListArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    view: Literal["open", "overdue", "mine", "unassigned", "review"] = "open"
+    reason: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    owner: Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
+    since: Annotated[float, Field(gt=0, le=9999 * 7 * 86400, allow_inf_nan=False)] | None = None
+
+
+class _ListState(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    args: _ListArgs
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
 def command_from_state(value: str) -> tuple[Command, int]:
-    """The list command and offset a "more" button carries."""
-    data = json.loads(value)
-    args = dict(data.get("args") or {})
+    """The list command and offset a "more" button carries; ValueError when the value is not
+    one the bot wrote (a forged or damaged button)."""
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("list state: not the bot's value")
+    try:
+        state = _ListState.model_validate_json(value)
+    except ValidationError:
+        raise ValueError("list state: not the bot's value") from None
+    args: dict[str, Any] = state.args.model_dump(exclude_none=True)
     if "since" in args:
-        args["since"] = timedelta(seconds=float(args["since"]))
-    return Command("list", args), int(data.get("offset", 0))
+        args["since"] = timedelta(seconds=args["since"])
+    return Command("list", args), state.offset
 
 
 def show(
@@ -250,28 +278,30 @@ def export_csv(
         elif team.contact.mask_reference:
             ref = mask_reference(ref)
         writer.writerow(
-            [
-                case.id,
-                case.status,
-                case.outcome or "",
-                case.primary_reason,
-                case.severity,
-                case.owner_id or "",
-                case.opened_at.isoformat(),
-                case.deadline_at.isoformat(),
-                case.closed_at.isoformat() if case.closed_at else "",
-                ref,
-                case.customer.status,
-                verdict.id,
-                verdict.received_at.isoformat(),
-                verdict.source,
-                verdict.origin or "",
-                verdict.channel,
-                "" if verdict.score is None else verdict.score,
-                "yes" if verdict.consent else "no",
-                verdict.reason or "",
-                verdict.text,
-            ]
+            safe_row(
+                [
+                    case.id,
+                    case.status,
+                    case.outcome or "",
+                    case.primary_reason,
+                    case.severity,
+                    case.owner_id or "",
+                    case.opened_at.isoformat(),
+                    case.deadline_at.isoformat(),
+                    case.closed_at.isoformat() if case.closed_at else "",
+                    ref,
+                    case.customer.status,
+                    verdict.id,
+                    verdict.received_at.isoformat(),
+                    verdict.source,
+                    verdict.origin or "",
+                    verdict.channel,
+                    "" if verdict.score is None else verdict.score,
+                    "yes" if verdict.consent else "no",
+                    verdict.reason or "",
+                    verdict.text,
+                ]
+            )
         )
         rows += 1
     return out.getvalue().encode("utf-8"), rows
@@ -301,8 +331,8 @@ def forget_form(session: Session, reference: str, team: TeamConfig) -> dict[str,
     """The confirmation form for `/triage forget`, or why there is nothing to forget."""
     customer_id = erasure.find_customer(session, reference, team)
     if customer_id is None:
-        return text_message(t(team.language, "cmd_no_customer", value=reference[:100]))
-    return forget_modal(customer_id, reference[:100], team.language)
+        return text_message(t(team.language, "cmd_no_customer", value=escape(reference[:100])))
+    return forget_modal(customer_id, escape(reference[:100]), team.language)
 
 
 def forget(

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.classification import learn_cli
+from bot.classification.brand import BrandConfig
 from bot.classification.llm import LLMClassifier, LLMError
 from bot.classification.offline import Classification, OfflineClassifier
 from bot.classification.service import Classifier, classify_batch
@@ -38,19 +40,21 @@ class _Context:
     language: str
     country: str
     config: ClassificationConfig
+    brand: BrandConfig | None = None
 
 
 def _context(lang: str | None) -> _Context:
     """The taxonomy and the team's settings when a config file is there; defaults otherwise."""
-    try:
-        taxonomy = load_taxonomy()
-    except TaxonomyError as exc:
-        raise ConfigError([str(exc)]) from None
     path = os.environ.get("TRIAGE_CONFIG") or DEFAULT_CONFIG_PATH
     team: TeamConfig | None = None
     if os.environ.get("TRIAGE_CONFIG") or Path(path).is_file():
         team = load_team_config(path)
+    try:
+        taxonomy = load_taxonomy(team.taxonomy if team else None)
+    except TaxonomyError as exc:
+        raise ConfigError([str(exc)]) from None
     return _Context(
+        brand=team.brand if team else None,
         taxonomy=taxonomy,
         language=lang or (team.language if team else "en"),
         country=team.default_country if team else "FR",
@@ -76,7 +80,12 @@ def _llm(ctx: _Context) -> LLMClassifier:
 
 
 def _offline(ctx: _Context) -> OfflineClassifier:
-    return OfflineClassifier(ctx.taxonomy, team_language=ctx.language)
+    classifier = OfflineClassifier(ctx.taxonomy, team_language=ctx.language, brand=ctx.brand)
+    # The database's learned model when it has one, so the command line agrees with the bot.
+    classifier.learned = learn_cli.learned_for_cli(ctx.taxonomy)
+    if classifier.learned is not None:
+        print(f"triage: using learned model v{classifier.learned.version}", file=sys.stderr)
+    return classifier
 
 
 # --------------------------------------------------------------------------- classify
@@ -305,6 +314,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"exported {count} correction(s) to {args.export_corrections}", file=sys.stderr)
         if not args.file:
             return 0
+    if args.learning_curve:
+        return _learning_curve(args)
     if not args.file:
         raise ConfigError(["eval: give a FILE.jsonl to evaluate (or --export-corrections OUT)"])
     ctx = _context(args.lang)
@@ -330,7 +341,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"backend": args.backend, **report.as_dict()}, indent=2))
     else:
-        print(f"{args.file} ({args.split}, backend {args.backend})\n")
+        model = classifier.model if isinstance(classifier, OfflineClassifier) else args.backend
+        print(f"{args.file} ({args.split}, backend {args.backend}, model {model})\n")
         print(report.render(args.backend))
     return 0
 
@@ -427,4 +439,41 @@ def add_parsers(sub: Any) -> None:
         metavar="OUT.jsonl",
         help="write human corrections from the database as examples",
     )
+    evaluate.add_argument(
+        "--learning-curve",
+        metavar="FILE",
+        help="macro-F1 after 0, 50, 100, 200, 400... examples of FILE (the rest scored)",
+    )
     evaluate.set_defaults(func=_cmd_eval)
+
+    learn = sub.add_parser(
+        "learn",
+        help="keep a team's labelled verbatims as examples the classifier learns from",
+        description=(
+            "Store the rows of FILE (CSV with a header, or JSON Lines; `text` and `reason`, a "
+            "taxonomy id) as examples in the database at DATABASE_URL, masked. Rejected rows are "
+            "counted and written beside FILE with what is wrong; the bot retrains in its next "
+            "background pass."
+        ),
+    )
+    learn.add_argument("file", help="labelled verbatims (.csv or .jsonl)")
+    learn.set_defaults(func=lambda args: learn_cli.cmd_learn(args, _context(None).taxonomy))
+
+
+def _learning_curve(args: argparse.Namespace) -> int:
+    ctx = _context(args.lang)
+    examples = load_examples(Path(args.learning_curve), ctx.taxonomy, "all")
+    rows = [(e["text"], e["reason"]) for e in examples]
+    if len(rows) < 2:
+        raise ConfigError([f"{args.learning_curve}: needs at least 2 examples"])
+    points = learn_cli.learning_curve(ctx.taxonomy, rows)
+    if args.json:
+        print(json.dumps(points, indent=2))
+        return 0
+    print(f"{args.learning_curve}: {len(rows)} examples, shuffled; the rest scored\n")
+    print("examples  scored  macro-F1  training")
+    for p in points:
+        print(
+            f"{p['examples']:>8}  {p['scored']:>6}  {p['macro_f1']:>8.3f}  {p['train_seconds']:>7.2f}s"
+        )
+    return 0

@@ -16,6 +16,7 @@ import string
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 
 BACKEND = "llm"
 DEFAULT_PROMPT = "classify.v1"
+# The prompt with the team's most similar labelled examples, used when there are some.
+EXAMPLES_PROMPT = "classify.v2"
+MAX_EXAMPLES = 3
+MAX_EXAMPLE_CHARS = 600
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 # The head of a very long verbatim is enough to classify it, and it bounds the cost of one call.
 MAX_LLM_CHARS = 8000
@@ -145,6 +150,11 @@ def _verdict_json(masked: str) -> str:
     return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _examples_json(examples: list[tuple[str, str]]) -> str:
+    data = json.dumps([{"text": t, "reason": r} for t, r in examples], ensure_ascii=False)
+    return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _cost(prices: dict[str, ModelPrice], model: str, prompt: int, completion: int) -> float:
     price = prices.get(model)
     if price is None:
@@ -188,6 +198,7 @@ class LLMClassifier:
         prices: dict[str, ModelPrice] | None = None,
         default_country: str = "FR",
         prompt: str = DEFAULT_PROMPT,
+        examples_prompt: str = EXAMPLES_PROMPT,
     ) -> None:
         self.taxonomy = taxonomy
         self.model = model
@@ -203,6 +214,13 @@ class LLMClassifier:
         self._system = self.template.system.substitute(
             team_language=_LANGUAGE_NAMES[self.team_language], reasons=_reasons_block(taxonomy)
         )
+        self.examples_template = load_prompt(examples_prompt)
+        self._examples_system = self.examples_template.system.substitute(
+            team_language=_LANGUAGE_NAMES[self.team_language], reasons=_reasons_block(taxonomy)
+        )
+        # The team's labelled examples most like a text (set by the app factory to the learned
+        # model's retrieval); None or nothing similar: the prompt without examples.
+        self.similar: Callable[[str], list[tuple[str, str]]] | None = None
         # The SDK retries 429 and 5xx itself, honouring Retry-After (up to two minutes), with
         # exponential backoff otherwise; its defaults (600 s, 2 retries) are too long for us.
         self.client = OpenAI(
@@ -242,10 +260,40 @@ class LLMClassifier:
         masked = mask((text or "")[:MAX_LLM_CHARS], self.default_country)
         return masked, text_hash(masked)
 
-    def messages(self, masked: str) -> list[ChatCompletionMessageParam]:
-        """The chat messages for one masked verbatim: fixed instructions, then the data."""
-        user = self.template.user.substitute(verdict=_verdict_json(masked))
-        return [{"role": "system", "content": self._system}, {"role": "user", "content": user}]
+    def examples_for(self, masked: str) -> list[tuple[str, str]]:
+        """Up to MAX_EXAMPLES of the team's labelled examples most like this masked verbatim,
+        masked like it; [] without a source or when retrieval fails (the call goes on without)."""
+        if self.similar is None:
+            return []
+        try:
+            found = self.similar(masked)
+        except Exception as exc:  # retrieval is a help, never a reason to lose the call
+            log.warning("similar examples not retrieved: %s", type(exc).__name__)
+            return []
+        out = []
+        for text, reason in found[:MAX_EXAMPLES]:
+            if reason in self._ids and text.strip():
+                out.append((mask(text[:MAX_EXAMPLE_CHARS], self.default_country), reason))
+        return out
+
+    def prompt_version_for(self, masked: str) -> str:
+        """The prompt version a call for this masked verbatim uses now."""
+        return self.examples_template.version if self.examples_for(masked) else self.prompt_version
+
+    def messages(
+        self, masked: str, examples: list[tuple[str, str]] | None = None
+    ) -> list[ChatCompletionMessageParam]:
+        """The chat messages for one masked verbatim: fixed instructions, then the data (the
+        team's similar examples first, when there are some)."""
+        if examples:
+            user = self.examples_template.user.substitute(
+                examples=_examples_json(examples), verdict=_verdict_json(masked)
+            )
+            system = self._examples_system
+        else:
+            user = self.template.user.substitute(verdict=_verdict_json(masked))
+            system = self._system
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def response_format(self) -> ResponseFormatJSONSchema:
         """The strict structured-output request: the answer must match the schema exactly."""
@@ -263,6 +311,9 @@ class LLMClassifier:
     ) -> Classification:
         """Classify one verbatim; raises LLMError. A verbatim seen before costs no second call."""
         masked, key = self.prepare(text)
+        examples = self.examples_for(masked)
+        # Remembered per prompt: once the team has similar examples, the verbatim is asked again.
+        key = f"{EXAMPLES_PROMPT}:{key}" if examples else key
         with self._lock:
             cached = self._memory.get(key)
             waiting = self._in_flight.get(key) if cached is None else None
@@ -276,10 +327,10 @@ class LLMClassifier:
         if cached is not None:
             result = replace(cached, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
         elif waiting is not None:
-            result = self._call(masked, key)  # the first asker failed: try for ourselves
+            result = self._call(masked, key, examples)  # the first asker failed: try ourselves
         else:
             try:
-                result = self._call(masked, key)
+                result = self._call(masked, key, examples)
                 with self._lock:
                     self._memory[key] = result
                     while len(self._memory) > _MEMORY_CACHE_SIZE:
@@ -301,12 +352,12 @@ class LLMClassifier:
 
     # ----------------------------------------------------------------------- the call
 
-    def _call(self, masked: str, key: str) -> Classification:
+    def _call(self, masked: str, key: str, examples: list[tuple[str, str]]) -> Classification:
         started = time.perf_counter()
         try:
             response = self.client.chat.completions.create(
                 model=self.model,
-                messages=self.messages(masked),
+                messages=self.messages(masked, examples),
                 response_format=self.response_format(),
             )
         except openai.APITimeoutError as exc:
@@ -333,8 +384,17 @@ class LLMClassifier:
             raise LLMError("malformed", str(exc), transient=False) from exc
         except openai.OpenAIError as exc:
             raise LLMError("unreachable", str(exc), transient=True) from exc
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # An HTTP 200 whose body is not JSON (a proxy's HTML page, an empty body): the
+            # server answered, wrongly; asking again the same way is unlikely to help.
+            raise LLMError(
+                "malformed", f"the answer's body is not JSON ({type(exc).__name__})", transient=False
+            ) from exc
 
-        if not response.choices:
+        # The SDK builds its objects without validation: a 200 whose JSON is not a completion
+        # (`null`, a list, `"choices": "x"`) must not reach an AttributeError.
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list) or not choices or not hasattr(choices[0], "message"):
             raise LLMError("malformed", "no choices in the answer", transient=False)
         choice = response.choices[0]
         message = choice.message
@@ -344,9 +404,12 @@ class LLMClassifier:
             )
         if choice.finish_reason == "length":
             raise LLMError("malformed", "the answer was cut off (length)", transient=False)
-        usage = response.usage
-        prompt_tokens = int(usage.prompt_tokens) if usage else 0
-        completion_tokens = int(usage.completion_tokens) if usage else 0
+        usage = getattr(response, "usage", None)
+        try:
+            prompt_tokens = int(usage.prompt_tokens) if usage else 0
+            completion_tokens = int(usage.completion_tokens) if usage else 0
+        except (AttributeError, TypeError, ValueError):
+            prompt_tokens = completion_tokens = 0  # usage is bookkeeping: not worth a failure
         cost = _cost(self.prices, self.model, prompt_tokens, completion_tokens)
         metrics.LLM_SECONDS.labels(self.model).observe(time.perf_counter() - started)
         metrics.LLM_TOKENS.labels(self.model, "prompt").inc(prompt_tokens)
@@ -355,6 +418,8 @@ class LLMClassifier:
         try:
             data = json.loads(message.content or "")
             result = self._validate(data, masked)
+            if examples:
+                result = replace(result, prompt_version=self.examples_template.version)
         except (ValueError, TypeError) as exc:
             raise LLMError("malformed", str(exc)[:300], transient=False) from exc
         return replace(
@@ -362,7 +427,7 @@ class LLMClassifier:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=cost,
-            text_hash=key,
+            text_hash=key.rsplit(":", 1)[-1],
         )
 
     def _validate(self, data: Any, masked: str) -> Classification:

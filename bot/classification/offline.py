@@ -14,7 +14,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from bot.classification.blend import blend
+from bot.classification.brand import COMPETITOR_REASON, BrandConfig, competitor_terms, neutralise
 from bot.classification.language import ALL_STOPWORDS, detect_language_tokens
+from bot.classification.learned import LearnedModel, Scored
 from bot.classification.matching import Doc, Hit, Term, compile_terms, find_hits, score_hits
 from bot.classification.negation import clearing_starts, is_cleared
 from bot.classification.sentiment import polarity, score_sentiment
@@ -90,6 +93,10 @@ class Classification:
         return data
 
 
+def _model_name(learned: LearnedModel | None) -> str:
+    return f"{MODEL}+learned-v{learned.version}" if learned is not None else MODEL
+
+
 @dataclass(frozen=True)
 class _ReasonModel:
     reason_id: str
@@ -105,13 +112,23 @@ class OfflineClassifier:
     """Deterministic keyword classifier over a taxonomy; works without any network."""
 
     backend = BACKEND
-    model = MODEL
     prompt_version = PROMPT_VERSION
 
     def __init__(
-        self, taxonomy: Taxonomy, *, team_language: str = "en", provisional: bool = False
+        self,
+        taxonomy: Taxonomy,
+        *,
+        team_language: str = "en",
+        provisional: bool = False,
+        brand: BrandConfig | None = None,
     ) -> None:
         self.taxonomy = taxonomy
+        self.brand = brand
+        # The newest learned model of this taxonomy version (set by bot.classification.learning:
+        # one attribute swap, so a request never sees half a model); None: the rules alone.
+        self.learned: LearnedModel | None = None
+        self.unloadable: set[int] = set()  # stored versions that did not load (logged once)
+        self.corrections_kept = False  # older corrections kept as examples by this process
         # True when an LLM pass follows: results are first answers, replaced when it answers.
         self.provisional = provisional
         self.team_language = team_lang(team_language)
@@ -119,6 +136,8 @@ class OfflineClassifier:
         for reason in taxonomy.reasons:
             scale = _OTHER_WEIGHT if reason.id == OTHER_REASON_ID else 1.0
             raws = [kw for words in reason.keywords.values() for kw in words]
+            if reason.id == COMPETITOR_REASON:
+                raws += competitor_terms(brand)
             stems = _content_stems(t for ex in reason.examples for t in tokenize(ex))
             models.append(_ReasonModel(reason.id, compile_terms(raws, scale), frozenset(stems)))
         self._models = tuple(models)
@@ -127,16 +146,54 @@ class OfflineClassifier:
         n = len(models)
         self._idf = {stem: math.log(n / count) for stem, count in df.items()}
 
+    @property
+    def model(self) -> str:
+        """What classifies: the rules, and the learned model's version when there is one."""
+        return _model_name(self.learned)
+
+    def similar(self, text: str, k: int = 3) -> list[tuple[str, str]]:
+        """The team's labelled examples most like `text` (the learned model's retrieval), for the
+        LLM's prompt; [] without a model."""
+        learned = self.learned
+        return learned.similar(text, k) if learned is not None else []
+
+    def classify_many(
+        self, texts: list[str], scores: list[int | None] | None = None
+    ) -> list[Classification]:
+        """Classify many verbatims, running the learned model once over all of them (fast)."""
+        learned = self.learned
+        prepared = [neutralise((t or "")[:MAX_CHARS], self.brand) for t in texts]
+        views = learned.score(prepared) if learned is not None else [None] * len(texts)
+        scores = scores or [None] * len(texts)
+        return [
+            self._classify(text, score, None, learned, view)
+            for text, score, view in zip(prepared, scores, views, strict=True)
+        ]
+
     def classify(
         self, text: str, *, score: int | None = None, scale: str | None = None
     ) -> Classification:
         """Classify one verbatim; `score`/`scale` (NPS 0-10 or CSAT 1-5) steer the sentiment."""
-        text = (text or "")[:MAX_CHARS]
+        learned = self.learned
+        text = neutralise((text or "")[:MAX_CHARS], self.brand)
+        view = learned.score([text])[0] if learned is not None and text.strip() else None
+        return self._classify(text, score, scale, learned, view)
+
+    def _classify(
+        self,
+        text: str,
+        score: int | None,
+        scale: str | None,
+        learned: LearnedModel | None,
+        view: Scored | None,
+    ) -> Classification:
         doc = Doc.build(text)
         lang = self.team_language
+        name = _model_name(learned)
         if not doc.tokens:
             sentiment = score_sentiment(score, scale) or "neutral"
             return self._result(
+                name,
                 OTHER_REASON_ID,
                 (),
                 0.0,
@@ -187,6 +244,12 @@ class OfflineClassifier:
             primary, secondary, confidence = OTHER_REASON_ID, (), 0.35
         else:
             primary, secondary, confidence = OTHER_REASON_ID, (), 0.1
+        if view is not None:
+            rule_primary = primary
+            primary, confidence = blend(view, primary, confidence, totals, strong, self.taxonomy)
+            if primary != rule_primary:
+                secondary = tuple(r for r in (rule_primary, *secondary) if r != primary)
+                secondary = tuple(r for r in secondary if r != OTHER_REASON_ID)[:_MAX_SECONDARY]
         confidence = round(min(0.95, max(0.0, confidence)), 2)
 
         language = detect_language_tokens(doc.tokens)
@@ -249,7 +312,7 @@ class OfflineClassifier:
         facts = tuple(FACTS[lang][name] for name, found in flags.items() if found)
         return replace(
             self._result(
-                primary, secondary, confidence, sentiment, severity, language, summary, action
+                name, primary, secondary, confidence, sentiment, severity, language, summary, action
             ),
             cues=tuple(dict.fromkeys(cues))[:_MAX_CUES],
             facts=facts,
@@ -259,6 +322,7 @@ class OfflineClassifier:
 
     def _result(
         self,
+        model: str,
         primary: str,
         secondary: tuple[str, ...],
         confidence: float,
@@ -278,7 +342,7 @@ class OfflineClassifier:
             summary=summary,
             suggested_action=action,
             backend=BACKEND,
-            model=MODEL,
+            model=model,
             prompt_version=PROMPT_VERSION,
             taxonomy_version=self.taxonomy.version,
             provisional=self.provisional,

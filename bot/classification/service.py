@@ -24,6 +24,7 @@ import storage.intake
 import storage.stats
 import storage.writes
 from bot.cases import service as cases
+from bot.classification import learning
 from bot.classification.llm import LLMClassifier, LLMError
 from bot.classification.offline import Classification as ClassifierResult
 from bot.classification.offline import OfflineClassifier
@@ -202,7 +203,10 @@ def process_llm_jobs(
     def run(key: str) -> None:
         first = groups[key][0]
         try:
-            result = _cached(factory, llm, key) or llm.classify(first.text)
+            # Read back only an answer given to the prompt this call would use now (with the
+            # team's similar examples or without).
+            version = llm.prompt_version_for(llm.prepare(first.text)[0])
+            result = _cached(factory, llm, key, version) or llm.classify(first.text)
         except Exception as exc:  # every job of the group is retried later; the cause is kept
             for job in groups[key]:
                 outcomes[job.job_id] = exc
@@ -238,11 +242,11 @@ def _free(result: ClassifierResult) -> ClassifierResult:
 
 
 def _cached(
-    factory: sessionmaker[Session], llm: LLMClassifier, key: str
+    factory: sessionmaker[Session], llm: LLMClassifier, key: str, version: str
 ) -> ClassifierResult | None:
     with factory() as session:
         row = storage.classifications.cached_llm_classification(
-            session, key, llm.model, llm.prompt_version, llm.taxonomy.version
+            session, key, llm.model, version, llm.taxonomy.version
         )
         return _free(result_from_row(row)) if row is not None else None
 
@@ -403,6 +407,12 @@ def reclassify_by_person(
         old=taxonomy.label(old, lang),
         new=taxonomy.label(reason_id, lang),
     )
+    # The correction teaches the classifier: kept (masked) as an example for its next training.
+    if learning.keep_example(
+        session, verdict.text, reason_id, taxonomy, "reclassification",
+        now=now, verdict_id=verdict.id, default_country=team.default_country,
+    ):  # fmt: skip
+        reply += t(lang, "reclassified_kept")
     outbox.enqueue_reply(session, case, text_message(reply), now)
     outbox.enqueue_card(session, case, now)
     return None

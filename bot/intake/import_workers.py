@@ -57,6 +57,10 @@ def prepare_chunk(rows: Rows, reader: RowReader, classifier: OfflineClassifier) 
         except RowError as exc:
             out.rejected.append((number, str(exc), row))
             continue
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # A value no check foresaw: this row is rejected, the import goes on.
+            out.rejected.append((number, f"unreadable value ({type(exc).__name__})", row))
+            continue
         out.items.append(item)
         out.results.append(classifier.classify(stored_text(item, reader.country), score=item.score))
     return out

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,8 +17,10 @@ from bot.classification.offline import OfflineClassifier
 from bot.intake.file_rows import COLUMNS, RowError, column_mapping, read_rows
 from bot.intake.import_workers import RowReader, prepared_chunks
 from bot.intake.service import ingest_many
+from bot.privacy.cells import safe_cell, safe_row
 from bot.runtime.clock import Clock
 from bot.runtime.settings import TeamConfig
+from bot.slack.i18n import t, tn
 from storage.db import transaction
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -39,20 +42,35 @@ class ImportSummary:
     def imported(self) -> int:
         return self.opened + self.joined + self.no_consent
 
-    def lines(self) -> list[str]:
-        """The summary as a person reads it."""
+    def lines(self, language: str = "en") -> list[str]:
+        """The summary as a person reads it, in the team's language."""
+
+        def line(key: str, value: object) -> str:
+            return f"{t(language, key):<{LABEL_WIDTH}}{value}"
+
+        parts = (
+            tn(language, "import_new", self.opened),
+            tn(language, "import_joined", self.joined),
+            tn(language, "import_no_consent", self.no_consent),
+        )
         out = [
-            f"rows read:             {self.rows}",
-            f"imported:              {self.imported} ({self.opened} new cases, {self.joined} joined existing cases, {self.no_consent} without consent, kept for statistics)",
-            f"duplicates skipped:    {self.duplicates}",
-            f"rejected:              {len(self.rejected)}",
+            line("import_rows_read", self.rows),
+            line("import_imported", f"{self.imported} ({', '.join(parts)})"),
+            line("import_duplicates", self.duplicates),
+            line("import_rejected", len(self.rejected)),
         ]
-        out.extend(f"  row {row}: {reason}" for row, reason, _ in self.rejected[:20])
-        if len(self.rejected) > 20:
-            out.append(f"  ... and {len(self.rejected) - 20} more (see the rejected-rows file)")
+        out.extend(
+            "  " + t(language, "import_rejected_row", row=row, reason=reason)
+            for row, reason, _ in self.rejected[:SHOWN_REJECTED]
+        )
+        if len(self.rejected) > SHOWN_REJECTED:
+            more = len(self.rejected) - SHOWN_REJECTED
+            out.append("  " + t(language, "import_rejected_more", count=more))
         return out
 
 
+LABEL_WIDTH = 23  # the summary's values line up after the longest label
+SHOWN_REJECTED = 20  # rows listed in the summary; the rejected-rows file has them all
 Progress = Callable[[int], None]
 
 
@@ -124,12 +142,13 @@ def import_rows(
 
 
 def write_rejected(source: Path, summary: ImportSummary) -> Path | None:
-    """Write the rejected rows beside the input file, with their row number and reason."""
+    """Write the rejected rows beside the input file, with their row number and reasons (every
+    problem found in the row, separated by "; ")."""
     if not summary.rejected:
         return None
     if source.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         target = source.with_name(source.stem + ".rejected.jsonl")
-        with target.open("w", encoding="utf-8") as out:
+        with _open_new(target) as out:
             for number, reason, row in summary.rejected:
                 original = row.get("__line__") if "__error__" in row else row
                 out.write(
@@ -141,9 +160,26 @@ def write_rejected(source: Path, summary: ImportSummary) -> Path | None:
         return target
     target = source.with_name(source.stem + ".rejected.csv")
     columns = list(dict.fromkeys(k for _, _, row in summary.rejected for k in row))
-    with target.open("w", encoding="utf-8", newline="") as out:
+    with _open_new(target) as out:
         writer = csv.writer(out)
-        writer.writerow(["row", "reason", *columns])
+        writer.writerow(["row", "reason", *(safe_cell(str(c)) for c in columns)])
         for number, reason, row in summary.rejected:
-            writer.writerow([number, reason, *(row.get(c, "") for c in columns)])
+            cells = ["" if row.get(c) is None else str(row.get(c)) for c in columns]
+            writer.writerow([number, safe_cell(reason), *safe_row(cells)])
     return target
+
+
+def _open_new(target: Path) -> TextIO:
+    """The rejected-rows file opened for writing, never through a symbolic link (which could
+    make the import overwrite another file) nor into anything but a regular file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    if target.is_symlink():
+        raise RowError(f"{target} is a symbolic link; remove it or move the file to import")
+    try:
+        fd = os.open(target, flags, 0o600)
+    except OSError as exc:
+        raise RowError(f"cannot write {target}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RowError(f"{target} is not a regular file")
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")

@@ -17,7 +17,7 @@ from bot.cases import service as cases
 from bot.classification import service as classification
 from bot.classification.offline import Classification as ClassifierResult
 from bot.classification.offline import OfflineClassifier
-from bot.intake.verdict_input import VerdictInput, stored_text
+from bot.intake.verdict_input import VerdictInput, resolved_consent, stored_text
 from bot.runtime import metrics
 from bot.runtime.settings import TeamConfig
 from bot.slack import outbox
@@ -46,6 +46,7 @@ class _Pending:
     item: VerdictInput
     text: str
     consent: bool
+    consent_stated: bool = True  # False: the message did not say; the team's policy decided
     customer: Customer | None = None
     verdict: Verdict | None = None
     result: ClassifierResult | None = None
@@ -84,13 +85,15 @@ def ingest_many(
     pending: list[_Pending] = []
     outcome: list[str] = []
     for index, item in enumerate(items):
-        text = stored_text(item, team.default_country)
+        when_unknown = team.consent.when_unknown
+        text = stored_text(item, team.default_country, when_unknown)
         if item.key in stored or item.key in first_of_key:
             outcome.append("duplicate")
         elif not text:
             outcome.append("empty")
         else:
-            entry = _Pending(index, item, text, item.consent is not False)
+            consent, stated = resolved_consent(item, when_unknown)
+            entry = _Pending(index, item, text, consent, stated)
             first_of_key[item.key] = entry
             pending.append(entry)
             outcome.append("new")
@@ -226,6 +229,7 @@ def _new_verdict(verdict_id: int, entry: _Pending, now: datetime) -> Verdict:
         text=entry.text,
         language=entry.result.language,
         consent=entry.consent,
+        consent_stated=entry.consent_stated,
         received_at=item.received_at or now,
         slack_channel=item.slack_channel,
         slack_ts=item.slack_ts,

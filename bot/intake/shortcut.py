@@ -117,7 +117,7 @@ def submit(
             channel=channel_choice if channel_choice != "unknown" else None,
             score=int(score_text) if score_text else None,
             scale="nps" if score_text else None,
-            consent=consent == "yes",
+            consent=consent == "yes" and base.consent is not False,  # a refusal wins
             churned_on=churned,
             origin=values.get("source"),
         )

@@ -17,7 +17,7 @@ from bot.classification import service as classification
 from bot.classification.offline import OfflineClassifier
 from bot.intake import importer
 from bot.intake.file_rows import RowError
-from bot.intake.parsing import parse_verdict
+from bot.intake.parsing import ParsedVerdict, load_vocabulary, message_text, parse_message
 from bot.intake.service import IntakeResult, ingest
 from bot.intake.verdict_input import VerdictInput, from_parsed
 from bot.runtime import logs
@@ -57,6 +57,8 @@ def accepts(event: dict[str, Any], team: TeamConfig, bot: BotIdentity) -> bool:
         message = event
     else:
         return False
+    if not isinstance(message, dict):  # a payload the inbound checks let through: not ours
+        return False
     user, bot_id = _author(message)
     if user == bot.user_id or (bot.bot_id and bot_id == bot.bot_id):
         return False
@@ -80,35 +82,12 @@ def record_event(
         return storage.intake.insert_inbound(session, key, KIND, body, now)
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """A message's text, with what shares and survey tools put in attachments and blocks."""
-    parts: list[str] = [str(message.get("text") or "")]
-    if message.get("bot_id") or not parts[0].strip():
-        # Survey tools often put a one-line summary in `text` and the answers in blocks.
-        for block in message.get("blocks") or []:
-            if block.get("type") == "rich_text":
-                continue  # a person's own text, already in `text`
-            text = (block.get("text") or {}).get("text")
-            if text and text not in parts:
-                parts.append(str(text))
-            for item in block.get("fields") or []:
-                parts.append(str(item.get("text", "")))
-    for attachment in message.get("attachments") or []:
-        # A shared or forwarded message arrives as an attachment holding the original.
-        for name in ("pretext", "title", "text", "fallback"):
-            value = attachment.get(name)
-            if value and value not in parts and not (name == "fallback" and attachment.get("text")):
-                parts.append(str(value))
-        for item in attachment.get("fields") or []:
-            parts.append(f"{item.get('title', '')}: {item.get('value', '')}")
-    return "\n".join(part for part in parts if part.strip())
-
-
 def to_input(
     message: dict[str, Any], channel: str, team: TeamConfig, source: str = "slack_message"
 ) -> VerdictInput:
     """Read a verdict out of a Slack message. Its Slack address is its dedup key, whatever the source."""
-    parsed = parse_verdict(message_text(message), team.default_country)
+    vocabulary = load_vocabulary(team.intake.vocabulary)
+    parsed = parse_message(message, team.default_country, vocabulary)
     return from_parsed(
         parsed,
         source,
@@ -116,7 +95,42 @@ def to_input(
         slack_channel=channel,
         slack_ts=message.get("ts"),
         author_id=message.get("user") or message.get("bot_id"),
+        extra=read_summary(parsed),
     )
+
+
+def read_summary(parsed: ParsedVerdict) -> dict[str, str]:
+    """What the parser read, kept with the input so the acknowledgement can say it."""
+    out = {"unparsed": "\n".join(parsed.unparsed[:5])}
+    if parsed.customer is not None:
+        out["customer"] = parsed.customer.value
+    for name in ("status", "churned_on", "channel"):
+        value = getattr(parsed, name)
+        if value:
+            out[name] = str(value)
+    if parsed.score is not None:
+        out["score"] = str(parsed.score)
+    return out
+
+
+def _what_was_read(item: VerdictInput, lang: str) -> str:
+    """`customer 12345678, consent yes, former`: so the person who forwarded it can correct it."""
+    extra = item.extra
+    consent = {True: "yes", False: "no", None: "unknown"}[item.consent]
+    parts = [
+        t(lang, "intake_read_customer", ref=extra["customer"])
+        if "customer" in extra
+        else t(lang, "intake_read_no_customer"),
+        t(lang, f"intake_read_consent_{consent}"),
+    ]
+    if "status" in extra:
+        status = t(lang, f"status_{extra['status']}")
+        if "churned_on" in extra:
+            status += f" ({extra['churned_on']})"
+        parts.append(status)
+    if "score" in extra:
+        parts.append(t(lang, "score", score=extra["score"]))
+    return t(lang, "intake_read", fields=", ".join(parts))
 
 
 def acknowledge(
@@ -132,9 +146,15 @@ def acknowledge(
         "no_consent": t(lang, "intake_no_consent"),
         "empty": t(lang, "intake_empty"),
     }
-    outbox.enqueue_message(
-        session, item.slack_channel, text_message(texts[result.outcome]), now, item.slack_ts
-    )
+    text = texts[result.outcome]
+    if item.extra:
+        text += "\n" + _what_was_read(item, lang)
+        if item.consent is None and result.outcome in ("opened", "joined"):
+            text += "\n" + t(lang, "intake_consent_not_stated")
+    if result.outcome == "empty" and item.extra.get("unparsed"):
+        seen = "\n".join(f"> {line[:150]}" for line in item.extra["unparsed"].splitlines())
+        text += "\n" + t(lang, "intake_empty_seen", lines=seen)
+    outbox.enqueue_message(session, item.slack_channel, text_message(text), now, item.slack_ts)
 
 
 def _edited(
@@ -245,7 +265,7 @@ def _import_files(
         lines.append(
             t(team.language, "import_done", name=name)
             + "\n```\n"
-            + "\n".join(summary.lines())
+            + "\n".join(summary.lines(team.language))
             + "\n```"
         )
     return lines
@@ -258,6 +278,7 @@ def process_pending(
     team: TeamConfig,
     clock: Clock,
     limit: int = 50,
+    lease: timedelta = LEASE,
 ) -> int:
     """Turn recorded intake events into verdicts, edits, deletions and imports; returns how many."""
     with factory() as session:
@@ -266,7 +287,7 @@ def process_pending(
     for inbound_id in ids:
         now = clock.now()
         with transaction(factory) as session:
-            if not storage.intake.lease_inbound(session, inbound_id, now, now + LEASE):
+            if not storage.intake.lease_inbound(session, inbound_id, now, now + lease):
                 continue
         try:
             with factory() as session:

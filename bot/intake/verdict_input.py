@@ -60,8 +60,17 @@ def from_parsed(parsed: ParsedVerdict, source: str, **fields: object) -> Verdict
     return replace(base, **fields)  # type: ignore[arg-type]
 
 
-def stored_text(item: VerdictInput, country: str) -> str:
+def resolved_consent(item: VerdictInput, when_unknown: str = "ask") -> tuple[bool, bool]:
+    """(consent, stated): what the message said, or, when it did not say, the team's
+    `consent.when_unknown` (`ask` and `open` open a case, `statistics_only` does not)."""
+    if item.consent is not None:
+        return item.consent, True
+    return when_unknown != "statistics_only", False
+
+
+def stored_text(item: VerdictInput, country: str, when_unknown: str = "ask") -> str:
     """The verbatim as stored and classified: trimmed, and masked when the customer did not
     consent (kept for statistics only, without personal data)."""
     text = item.text.strip()[:MAX_VERBATIM_CHARS]
-    return mask(text, country) if text and item.consent is False else text
+    consent, _ = resolved_consent(item, when_unknown)
+    return mask(text, country) if text and not consent else text

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import logging
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -22,7 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import storage.intake
 from bot.classification.offline import OfflineClassifier
-from bot.intake.parsing import MAX_VERBATIM_CHARS, CustomerRef, normalise_ref, parse_verdict
+from bot.intake.parsing import (
+    MAX_VERBATIM_CHARS,
+    CustomerRef,
+    load_vocabulary,
+    normalise_ref,
+    parse_verdict,
+)
 from bot.intake.service import ingest_many
 from bot.intake.verdict_input import VerdictInput, from_parsed
 from bot.runtime.clock import Clock
@@ -37,6 +45,19 @@ MAX_AGE_SECONDS = 300
 SIGNATURE_HEADER = "X-Triage-Signature"
 TIMESTAMP_HEADER = "X-Triage-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+# Dates a survey answer can carry; beyond them a value is a mistake (or a probe), and year 9999
+# overflows once a time zone is applied.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_CONTROL = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") | {"\x7f"}
+
+
+def visible(text: str) -> bool:
+    """True when the text has a letter, digit, punctuation or symbol (not only spaces, format
+    characters such as zero-width spaces, or combining marks)."""
+    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
 
 
 class WebhookVerdict(BaseModel):
@@ -66,25 +87,49 @@ class WebhookVerdict(BaseModel):
         default=None, max_length=255, description="Who ran the survey, e.g. 'Institut Opinia'."
     )
     channel: Literal["web", "phone", "email", "chat"] | None = None
-    score: Annotated[int, Field(ge=0, le=10)] | None = None
+    # strict: `true` is not a score (lax mode would store it as 1), nor is "7"
+    score: Annotated[int, Field(ge=0, le=10, strict=True)] | None = None
     scale: Literal["nps", "csat"] | None = None
     received_at: datetime | None = Field(
         default=None, description="When the customer answered (ISO 8601 with a time zone)."
     )
 
+    @field_validator("id", "text", "customer", "email", "phone", "source")
+    @classmethod
+    def _no_control(cls, value: str | None) -> str | None:
+        # PostgreSQL refuses NUL in text; other control characters are never a survey's.
+        if value is not None and any(c in value for c in _CONTROL):
+            raise ValueError("contains a control character (NUL or similar)")
+        return value
+
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
+        if not visible(value):
+            raise ValueError("must not be blank (it has no visible character)")
+        return value
+
+    @field_validator("churned_on")
+    @classmethod
+    def _plausible_date(cls, value: date | None) -> date | None:
+        if value is not None and not EARLIEST.date() <= value <= LATEST.date():
+            raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
         return value
 
     @field_validator("received_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("needs a time zone, e.g. 2026-11-26T10:00:00+01:00")
-        return value
+        try:
+            utc = value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("is out of range") from None
+        if not EARLIEST <= utc <= LATEST:
+            raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+        return utc
 
 
 class WebhookBatch(BaseModel):
@@ -126,9 +171,15 @@ def _verified(secret: str, headers: dict[str, str], body: bytes, now: datetime) 
     signature = headers.get(SIGNATURE_HEADER.lower(), "")
     if not timestamp or not signature:
         return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header"
-    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp)) > MAX_AGE_SECONDS:
+    # isascii first: "²".isdigit() is true but int("²") fails.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or (
+        abs(now.timestamp() - int(timestamp)) > MAX_AGE_SECONDS
+    ):
         return "timestamp missing, malformed or older than 5 minutes"
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (TypeError).
+    if not hmac.compare_digest(
+        sign(secret, timestamp, body).encode(), signature.encode("utf-8", "replace")
+    ):
         return "signature does not match"
     return None
 
@@ -162,7 +213,9 @@ def _parse(data: Any) -> list[WebhookVerdict] | list[dict[str, Any]]:
 
 def to_input(verdict: WebhookVerdict, team: TeamConfig) -> VerdictInput | str:
     """The verdict for intake, or why a reference given by the sender is not one."""
-    parsed = parse_verdict(verdict.text, team.default_country)
+    parsed = parse_verdict(
+        verdict.text, team.default_country, load_vocabulary(team.intake.vocabulary)
+    )
     refs: list[CustomerRef] = []
     for name in ("customer", "email", "phone"):
         raw = getattr(verdict, name)
@@ -178,7 +231,7 @@ def to_input(verdict: WebhookVerdict, team: TeamConfig) -> VerdictInput | str:
         text=verdict.text.strip(),
         source_key=f"webhook:{verdict.id}" if verdict.id else None,
         refs=tuple(refs),
-        consent=verdict.consent,
+        consent=verdict.consent and parsed.consent is not False,  # a refusal anywhere wins
         status=verdict.customer_status or parsed.status,
         churned_on=verdict.churned_on.isoformat() if verdict.churned_on else parsed.churned_on,
         origin=verdict.source or parsed.source,
@@ -197,8 +250,10 @@ def handle(
     secret: str | None,
     headers: dict[str, str],
     body: bytes,
+    loads: Callable[[bytes], Any] = json.loads,
 ) -> WebhookResponse:
-    """Verify, validate and ingest one webhook request; `headers` keys are lowercase."""
+    """Verify, validate and ingest one webhook request; `headers` keys are lowercase. `loads`
+    parses the body (the HTTP surface passes its bounded, duplicate-refusing parser)."""
     if not secret:
         return WebhookResponse(503, {"error": "the webhook is not configured: set WEBHOOK_SECRET"})
     if len(body) > MAX_BODY_BYTES:
@@ -211,9 +266,9 @@ def handle(
         log.warning("webhook refused: %s", problem)
         return WebhookResponse(401, {"error": f"unauthorized: {problem}"})
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return WebhookResponse(400, {"error": f"invalid JSON: {exc}"})
+        data = loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError...
+        return WebhookResponse(400, {"error": f"invalid JSON: {str(exc)[:120]}"})
     parsed = _parse(data)
     if parsed and isinstance(parsed[0], dict):
         return WebhookResponse(

@@ -30,6 +30,21 @@ _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _LONG_NUMBER = re.compile(r"(?<![\w+])\+?\d(?:[\s.\-()/]{0,2}\d){8,}(?!\w)")
 
 
+# Emails written to dodge scrapers: `name at example dot fr`, `name [at] example [dot] fr`,
+# `name(at)example.fr`, `nom arobase exemple point fr`. The `at` needs brackets or spaces
+# around it, and at least one `dot` (or a dot glued to the next label) must follow, so that
+# "I was at home. Then" stays as written.
+_AT = r"(?:\s*[\[({<]\s*(?:at|@|arobase)\s*[\])}>]\s*|\s+(?:at|arobase)\s+)"
+_DOT = r"(?:\s*[\[({<]\s*(?:dot|point)\s*[\])}>]\s*|\s+(?:dot|point)\s+|\.(?=\w))"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-])[\w.+-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[^\W\d_]{{2,24}}\b",
+    re.IGNORECASE,
+)
+# Internationalised addresses (`jean@exämple.fr`, `用户@例子.中国`): \w is Unicode-aware, so any
+# script's letters are accepted on both sides of the @.
+_UNICODE_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.\w{2,24}")
+
+
 def _mask_accounts(text: str) -> str:
     def repl(match: re.Match[str]) -> str:
         start, end = match.span(1)
@@ -54,7 +69,9 @@ def _mask_phones(text: str, default_country: str) -> str:
 def mask(text: str, default_country: str = "FR") -> str:
     """The verbatim with emails, phones, account ids, cards and IBANs replaced by placeholders."""
     text = slack_to_plain(text or "")
+    text = _OBFUSCATED_EMAIL.sub(EMAIL, text)
     text = EMAIL_PATTERN.sub(EMAIL, text)
+    text = _UNICODE_EMAIL.sub(EMAIL, text)
     text = _IBAN.sub(IBAN, text)
     text = _CARD.sub(CARD, text)
     text = _mask_accounts(text)

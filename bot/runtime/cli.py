@@ -102,6 +102,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from bot.privacy import erasure
+    from bot.runtime import jobs
     from bot.runtime.app import build_runtime
 
     settings = load_settings()
@@ -113,22 +114,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             pass
 
     # The job store stays in memory: due work lives in our tables, claimed per row.
-    scheduler.add_job(
-        sweep,
-        "interval",
-        seconds=args.interval,
-        max_instances=1,
-        coalesce=True,
-        next_run_time=rt.clock.now(),
-    )
+    jobs.add_recurring(scheduler, "sweep", sweep, seconds=args.interval, first=rt.clock.now())
     # Retention: tried hourly by every worker; the database lets one process run it per day.
-    scheduler.add_job(
+    jobs.add_recurring(
+        scheduler,
+        "retention",
         lambda: erasure.run_retention(rt.factory, rt.settings.team, rt.clock),
-        "interval",
-        hours=1,
-        max_instances=1,
-        coalesce=True,
-        next_run_time=rt.clock.now(),
+        seconds=3600,
+        first=rt.clock.now(),
     )
     if args.metrics_port:
         from prometheus_client import start_http_server
@@ -149,19 +142,27 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.runtime.settings import DEFAULT_DATABASE_URL, normalise_database_url
-    from storage.db import make_engine
+    from storage.db import connect_problem, make_engine, sqlite_problem
     from storage.migrate import current_revision, upgrade
 
     url = normalise_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    # The database file is this command's to create, its folder is not: a mistyped path
+    # would leave folders behind.
+    missing = sqlite_problem(url, file_needed=False)
+    if missing:
+        raise ConfigError([f"DATABASE_URL: {missing}"])
     engine = make_engine(url)
     try:
         before = current_revision(engine)
+    except Exception as exc:
+        engine.dispose()
+        raise ConfigError([f"DATABASE_URL: {connect_problem(url, exc)}"]) from None
+    try:
         upgrade(engine, args.revision)
         after = current_revision(engine)
     except Exception as exc:
-        raise ConfigError(
-            [f"DATABASE_URL: cannot migrate ({type(exc).__name__}: {exc})".splitlines()[0]]
-        ) from None
+        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError([f"DATABASE_URL: cannot migrate ({first})"]) from None
     finally:
         engine.dispose()
     where = engine.url.render_as_string(hide_password=True)
@@ -233,8 +234,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
     finally:
         rt.close()
     print(f"{path}:")
-    print("\n".join(summary.lines()))
-    rejected = importer.write_rejected(path, summary)
+    print("\n".join(summary.lines()))  # the command line speaks English, as its --help
+    print(f"classified with {rt.classifier.model}")  # the learned model's version, if any
+    try:
+        rejected = importer.write_rejected(path, summary)
+    except RowError as exc:  # a symbolic link where the rejected rows would go
+        print(f"triage: rejected rows not written: {exc}", file=sys.stderr)
+        return 1
     if rejected:
         print(f"rejected rows written to {rejected}")
     print("case cards are posted to Slack by `triage serve` or `triage worker`")
@@ -306,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser(
         "upgrade",
         help="apply migrations (DATABASE_URL)",
-        description="Apply the Alembic migrations to DATABASE_URL (default: sqlite:///triage.db).",
+        description=(
+            "Apply the Alembic migrations to DATABASE_URL (default: sqlite:///triage.db). "
+            "On SQLite it creates the database file when there is none, but not a missing "
+            "folder: create the folder first (a mistyped path then leaves nothing behind)."
+        ),
     )
     up.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
     up.set_defaults(func=_cmd_db_upgrade)
@@ -370,9 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bot.classification import cli as cli_classify
     from bot.digests import cli as cli_digest
+    from bot.intake import parse_cli
 
     cli_classify.add_parsers(sub)  # classify, eval
     cli_digest.add_parsers(sub)  # digest --print
+    parse_cli.add_parsers(sub)  # parse -, parse --explain
     return parser
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -60,6 +61,49 @@ class ContextFilter(logging.Filter):
         record.request_id = request_id.get()
         record.case_id = case_id.get()
         return True
+
+
+_EMAIL = re.compile(r"[^\s<>()\[\]\"',;:|]+@[^\s<>()\[\]\"',;:|]+\.\w+")
+_PHONE = re.compile(r"\+\d[\d .()-]{7,}\d|\b0\d(?:[ .-]?\d{2}){4}\b")
+_BODY = re.compile(r"\b(body|payload|text)\b\s*[:=].*", re.IGNORECASE | re.DOTALL)
+LIBRARIES = ("slack_bolt", "slack_sdk")
+
+
+def redact(message: str) -> str:
+    """A log message with emails and phone numbers replaced: a safety net under the rule that
+    log calls never name them."""
+    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", message))
+
+
+class PrivacyFilter(logging.Filter):
+    """Keeps personal data out of log lines above DEBUG: Slack libraries' lines lose any request
+    body they quote (Bolt's "Invalid request signature detected (... body: ...)"), and every
+    line has its emails and phone numbers masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's malformed format string: keep the template only
+            message = str(record.msg)
+        if record.name.startswith(LIBRARIES):
+            message = _BODY.sub(r"\1: [omitted]", message)
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def library_logger(name: str) -> logging.Logger:
+    """A Slack library's base logger with an explicit level (WARNING, DEBUG when the process
+    is verbose) and the privacy filter, which Bolt copies onto each logger it derives."""
+    logger = logging.getLogger(name)
+    verbose = logging.getLogger().level == logging.DEBUG
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not any(isinstance(f, PrivacyFilter) for f in logger.filters):
+        logger.addFilter(PrivacyFilter())
+    return logger
 
 
 class JsonFormatter(logging.Formatter):
@@ -113,6 +157,7 @@ def handler(json_lines: bool, stream: Any = None) -> logging.Handler:
     out = logging.StreamHandler(stream if stream is not None else sys.stderr)
     out.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     out.addFilter(ContextFilter())
+    out.addFilter(PrivacyFilter())
     return out
 
 
@@ -145,3 +190,5 @@ def setup(verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for library in LIBRARIES:
+        library_logger(library)

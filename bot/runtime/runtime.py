@@ -4,6 +4,7 @@ background worker), built once per process by the composition root (`bot.runtime
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +13,7 @@ from bot.cases import reminders
 from bot.cases import service as cases
 from bot.cases.actions import Actor
 from bot.cases.permissions import Managers
+from bot.classification import learning
 from bot.classification import service as classification
 from bot.classification.llm import LLMClassifier
 from bot.classification.offline import OfflineClassifier
@@ -43,6 +45,7 @@ class Runtime:
     llm: LLMClassifier | None = None  # set when OPENAI_API_KEY is: reclassifies after intake
     # The Slack and webhook requests being answered: background work waits for their gaps.
     activity: RequestActivity = field(default_factory=RequestActivity)
+    lease: timedelta | None = None  # tests only (TRIAGE_LEASE_SECONDS): replaces every row lease
     worker: BackgroundWorker = field(init=False)
     notes: PrivateNotes = field(init=False)  # private answers to clicks that changed nothing
     managers: Managers = field(init=False)
@@ -73,7 +76,12 @@ class Runtime:
             self.factory, self.settings.team, pause=self.activity.between_items
         )
         done += slack_intake.process_pending(
-            self.factory, self.gateway, self.classifier, self.settings.team, self.clock
+            self.factory,
+            self.gateway,
+            self.classifier,
+            self.settings.team,
+            self.clock,
+            lease=self.lease or slack_intake.LEASE,
         )
         done += reminders.sweep(
             self.factory,
@@ -81,12 +89,15 @@ class Runtime:
             self.clock,
             taxonomy=self.taxonomy,
             team_url=self.bot.url,
+            lease=self.lease or reminders.LEASE,
         )
         # Due digests: the database decides which process posts each run (insert-or-skip).
         done += self.digest_schedule.run_due(
             self.factory, self.settings.team, self.clock.now(), self.taxonomy, self.bot.url
         )
         report = self.dispatcher.deliver_due()
+        # Retrain when the team's examples changed, and use the newest stored model version.
+        done += learning.refresh(self.factory, self.classifier, self.clock)
         if self.llm is not None:  # after the delivery, so provisional cards never wait on it
             done += classification.process_llm_jobs(
                 self.factory, self.llm, self.settings.team, self.clock

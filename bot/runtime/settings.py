@@ -24,8 +24,10 @@ from pydantic import (
 )
 
 from bot.cases.business_time import BusinessHours, HolidayCalendar
+from bot.classification.brand import ClassifierTeamSettings
 from bot.runtime.cron import CronError, cron_trigger
 from bot.runtime.durations import Duration, parse_duration
+from bot.runtime.intake_settings import ConsentConfig, IntakeConfig
 
 SUPPORTED_LANGUAGES = ("en", "fr")
 DEFAULT_DATABASE_URL = "sqlite:///triage.db"
@@ -357,7 +359,7 @@ class RetentionConfig(BaseModel):
     verbatims: DurationField | None = None  # e.g. P365D; counts and reasons are always kept
 
 
-class TeamConfig(BaseModel):
+class TeamConfig(ClassifierTeamSettings):
     """The team's YAML file (`TRIAGE_CONFIG`)."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -375,6 +377,8 @@ class TeamConfig(BaseModel):
     holidays: HolidaysConfig = Field(default_factory=lambda: HolidaysConfig())
     slack: SlackPaceConfig = Field(default_factory=SlackPaceConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    consent: ConsentConfig = Field(default_factory=ConsentConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
     digests: list[DigestConfig] = Field(default_factory=list)  # optional: scheduled digests
     _hours_cache: tuple[tuple[Any, ...], BusinessHours] | None = PrivateAttr(default=None)
 

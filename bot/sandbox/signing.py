@@ -1,4 +1,5 @@
-"""Send events, slash commands and interactivity payloads to a Bolt app, signed as Slack signs them.
+"""Send events, slash commands and interactivity payloads to a Bolt app, signed as Slack signs them
+(and verdicts to the bot's own webhook, signed as its README says).
 
 Slack signs each request with ``v0=HMAC-SHA256(signing_secret, "v0:{timestamp}:{body}")`` in
 ``X-Slack-Signature`` and sends the timestamp in ``X-Slack-Request-Timestamp``; apps reject
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["SentResponse", "SlackRequestSender", "sign"]
+from bot.intake.webhook import sign as sign_webhook
+
+__all__ = ["SentResponse", "SlackRequestSender", "send_webhook", "sign"]
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -234,6 +237,42 @@ class SlackRequestSender:
         return self.send_raw(
             body, "application/x-www-form-urlencoded", timestamp=timestamp, forge=forge
         )
+
+
+def send_webhook(
+    url: str,
+    data: Any,
+    secret: str,
+    *,
+    timestamp: int | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> SentResponse:
+    """POST verdicts (JSON-encoded unless bytes) to the webhook at `url`, signed with `secret`
+    as the README tells senders to sign (any status is returned, not raised)."""
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Triage-Timestamp": stamp,
+            "X-Triage-Signature": sign_webhook(secret, stamp, body),
+            **(headers or {}),
+        },
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, status, answered = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+        answered = dict(error.headers.items()) if error.headers else {}
+    return SentResponse(
+        status, raw.decode("utf-8", "replace"), answered, time.monotonic() - started
+    )
 
 
 def _trigger_id() -> str:

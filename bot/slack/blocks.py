@@ -42,9 +42,42 @@ def fold(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def escape(text: str) -> str:
+    """Outside text (customers, people, the LLM, integrations) made inert for Slack mrkdwn: the
+    three characters Slack's docs say to escape, so `<!channel>`, `<@U…>` and `<https://…|…>`
+    show as typed instead of pinging or linking. Every outside text goes through here."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_ESCAPED = re.compile(r"<([^<>]*)>")
+
+
+def unescape_command(text: str) -> str:
+    """A slash command's text as typed: Slack (`should_escape: true`) sends
+    `<mailto:a@b.fr|a@b.fr>`, `<tel:…|…>`, `<https://…|…>`, `<#C…|name>` and `<@U…|name>`;
+    each becomes its plain value (`a@b.fr`, the number, the URL, `C…`), a person stays
+    `<@U…>`, and `&amp;`, `&lt;`, `&gt;` become the characters."""
+
+    def plain(match: re.Match[str]) -> str:
+        target = match.group(1).split("|", 1)[0]
+        if target.startswith("@"):
+            return f"<{target}>"
+        if target.startswith("#"):
+            return target[1:]
+        if target.startswith("!"):
+            return ""
+        for scheme in ("mailto:", "tel:"):
+            if target.lower().startswith(scheme):
+                return target[len(scheme) :]
+        return target
+
+    plain_text = _ESCAPED.sub(plain, text)
+    return plain_text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def quote(text: str) -> str:
     """Quote a verbatim in mrkdwn, neutralising mentions and formatting from customer text."""
-    safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    safe = escape(text)
     return "\n".join("> " + line if line.strip() else ">" for line in safe.splitlines())
 
 

@@ -81,6 +81,7 @@ class BotIdentity:
     bot_id: str
     team_id: str
     url: str = "https://slack.com/"  # the workspace's address, for links to messages
+    enterprise_id: str = ""  # the Enterprise Grid org, when the install is in one
 
 
 def make_web_client(token: str | None, api_url: str | None, *, timeout: int = 10) -> WebClient:
@@ -150,7 +151,20 @@ class SlackGateway:
             bot_id=str(data.get("bot_id", "")),
             team_id=str(data.get("team_id", "")),
             url=str(data.get("url") or "https://slack.com/"),
+            enterprise_id=str(data.get("enterprise_id") or ""),
         )
+
+    def user_exists(self, user_id: str) -> bool | None:
+        """Whether Slack knows this person as an active member (users.info): False for
+        user_not_found or a deactivated account, None when Slack could not say (an outage)."""
+        try:
+            data = self._call("users.info", user=user_id)
+        except SlackDeliveryError as exc:
+            if exc.error in ("user_not_found", "users_not_found", "invalid_arguments"):
+                return False
+            return None
+        user = data.get("user")
+        return isinstance(user, dict) and not user.get("deleted", False)
 
     def post_message(
         self,

@@ -17,3 +17,10 @@ def t(lang: str, key: str, **values: object) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     template = table.get(key) or MESSAGES["en"].get(key) or key
     return template.format(**values)
+
+
+def tn(lang: str, key: str, count: int, **values: object) -> str:
+    """The message `key` for `count` things: `key_one` or `key_other`, as the language's
+    grammar wants (English: one is singular; French: zero and one are)."""
+    singular = count in (0, 1) if lang == "fr" else count == 1
+    return t(lang, f"{key}_{'one' if singular else 'other'}", count=count, **values)

@@ -47,6 +47,19 @@ MESSAGES_EN: dict[str, str] = {
     "edited": "edited",
     "import_done": ":page_facing_up: Imported `{name}`:",
     "import_failed": ":warning: `{name}` was not imported: {reason}",
+    # the import summary (`triage import`, files dropped in the intake channel); _one/_other: tn()
+    "import_rows_read": "rows read:",
+    "import_imported": "imported:",
+    "import_duplicates": "duplicates skipped:",
+    "import_rejected": "rejected:",
+    "import_new_one": "{count} new case",
+    "import_new_other": "{count} new cases",
+    "import_joined_one": "{count} joined an existing case",
+    "import_joined_other": "{count} joined existing cases",
+    "import_no_consent_one": "{count} without consent, kept for statistics",
+    "import_no_consent_other": "{count} without consent, kept for statistics",
+    "import_rejected_row": "row {row}: {reason}",
+    "import_rejected_more": "... and {count} more (see the rejected-rows file)",
     "earlier_cases": "Earlier cases",
     "fatigue": ":warning: Survey fatigue: surveyed {count} times in {days} days",
     "surveys_in_window": "{count} survey(s) in {days} days",
@@ -157,6 +170,8 @@ MESSAGES_EN: dict[str, str] = {
     "cmd_unknown": "I don't know `/triage {value}`. Type `/triage help` to see what I can do.",
     "cmd_bad_period": "`{value}` is not a period: use a number of hours, days or weeks, like `7d`, `30d`, `12h` or `2w`.",
     "cmd_bad_user": "`{value}` is not a person: mention them, like `@camille`.",
+    "payload_refused": "Sorry, I could not read that request. Please reopen the case card and try again.",
+    "cmd_unknown_user": "I cannot find {user} in this workspace, so nothing was changed. Mention a member of the workspace, like `@camille`.",
     "cmd_bad_case": "`{value}` is not a case number: use the number on the card, like `12` or `#12`.",
     "cmd_bad_reason": "`{value}` is not a reason. Reasons: {reasons}.",
     "cmd_bad_list": "I don't understand `{value}` here. Try `/triage list overdue reason:price_billing owner:@camille since:7d`.",
@@ -232,6 +247,21 @@ MESSAGES_EN: dict[str, str] = {
         ":grey_question: Nothing to triage here: I found no verdict text. Post the customer's"
         " answer as text."
     ),
+    "intake_read": "I read: {fields}.",
+    "intake_read_customer": "customer {ref}",
+    "intake_read_no_customer": "no customer reference",
+    "intake_read_consent_yes": "consent yes",
+    "intake_read_consent_no": "consent no",
+    "intake_read_consent_unknown": "consent not stated",
+    "intake_consent_not_stated": (
+        ":warning: The message does not say whether the customer agreed to be contacted: the case"
+        ' shows "Consent not stated". Edit the message with a consent line (e.g. `Consent: yes`)'
+        " if you know."
+    ),
+    "intake_empty_seen": (
+        "I saw these lines but could not read them:\n{lines}\nI expected the customer's words,"
+        " as prose or under a label such as `Comment:` or `Verbatim:`."
+    ),
     "claim_taken": "This case is already claimed by <@{owner}>. Ask them or a manager to reassign it.",
     "claim_yours": "You already own this case.",
     "claim_closed": "This case is closed, so it can't be claimed.",
@@ -251,8 +281,16 @@ MESSAGES_EN: dict[str, str] = {
     "channel_email": "email",
     "channel_chat": "chat",
     "channel_unknown": "channel unknown",
+    "consent_not_stated": ":warning: Consent not stated: check it before contacting the customer",
+    "modal_consent_check": "Consent",
+    "modal_consent_check_option": "I checked the customer's consent to be contacted",
+    "consent_check_needed": "The customer's consent was not stated: confirm you checked it.",
+    "contact_consent_confirmed": "\n:ballot_box_with_check: <@{user}> confirmed they checked the customer's consent.",
+    "channel_sms": "SMS",
+    "channel_store": "store",
     # classification (issue 4)
     "reclassified_by": ":label: <@{user}> changed the reason: {old} → *{new}*.",
+    "reclassified_kept": " Kept as an example: the classifier learns from it at its next training.",
     "reclassify_missing": "I can't find that case any more. It may have been erased.",
     "reclassify_unknown": "{reason} is not a reason of the taxonomy. Pick one from the list.",
     "reclassify_same": "The reason is already {reason}.",

@@ -47,6 +47,19 @@ MESSAGES_FR: dict[str, str] = {
     "edited": "modifié",
     "import_done": ":page_facing_up: Import de `{name}` :",
     "import_failed": ":warning: `{name}` n'a pas été importé : {reason}",
+    # le bilan d'un import ; _one/_other : tn() (en français, 0 et 1 sont au singulier)
+    "import_rows_read": "lignes lues :",
+    "import_imported": "importées :",
+    "import_duplicates": "doublons ignorés :",
+    "import_rejected": "rejetées :",
+    "import_new_one": "{count} nouveau dossier",
+    "import_new_other": "{count} nouveaux dossiers",
+    "import_joined_one": "{count} rattachée à un dossier existant",
+    "import_joined_other": "{count} rattachées à des dossiers existants",
+    "import_no_consent_one": "{count} sans consentement, gardée pour les statistiques",
+    "import_no_consent_other": "{count} sans consentement, gardées pour les statistiques",
+    "import_rejected_row": "ligne {row} : {reason}",
+    "import_rejected_more": "... et {count} autres (voir le fichier des lignes rejetées)",
     "earlier_cases": "Dossiers précédents",
     "fatigue": ":warning: Lassitude : sollicité {count} fois en {days} jours",
     "surveys_in_window": "{count} enquête(s) en {days} jours",
@@ -157,6 +170,8 @@ MESSAGES_FR: dict[str, str] = {
     "cmd_unknown": "Je ne connais pas `/triage {value}`. Tapez `/triage help` pour voir ce que je sais faire.",
     "cmd_bad_period": "`{value}` n'est pas une période : un nombre d'heures, de jours ou de semaines, comme `7d`, `30d`, `12h` ou `2w`.",
     "cmd_bad_user": "`{value}` n'est pas une personne : mentionnez-la, comme `@camille`.",
+    "payload_refused": "Désolé, je n'ai pas pu lire cette demande. Rouvrez la fiche du cas et réessayez.",
+    "cmd_unknown_user": "Je ne trouve pas {user} dans cet espace de travail : rien n'a été changé. Mentionnez un membre de l'espace, comme `@camille`.",
     "cmd_bad_case": "`{value}` n'est pas un numéro de dossier : utilisez celui de la fiche, comme `12` ou `#12`.",
     "cmd_bad_reason": "`{value}` n'est pas un motif. Motifs : {reasons}.",
     "cmd_bad_list": "Je ne comprends pas `{value}` ici. Essayez `/triage list overdue reason:price_billing owner:@camille since:7d`.",
@@ -234,6 +249,21 @@ MESSAGES_FR: dict[str, str] = {
         ":grey_question: Rien à trier ici : je n'ai trouvé aucun verbatim. Publiez la réponse"
         " du client en texte."
     ),
+    "intake_read": "J'ai lu : {fields}.",
+    "intake_read_customer": "client {ref}",
+    "intake_read_no_customer": "aucune référence client",
+    "intake_read_consent_yes": "consentement oui",
+    "intake_read_consent_no": "consentement non",
+    "intake_read_consent_unknown": "consentement non précisé",
+    "intake_consent_not_stated": (
+        ":warning: Le message ne dit pas si le client accepte d'être recontacté : le dossier"
+        " indique « Consentement non précisé ». Modifiez le message avec une ligne de consentement"
+        " (ex. `Consentement : oui`) si vous le savez."
+    ),
+    "intake_empty_seen": (
+        "J'ai vu ces lignes sans pouvoir les lire :\n{lines}\nJ'attendais les mots du client,"
+        " en texte libre ou sous une étiquette comme `Commentaire :` ou `Verbatim :`."
+    ),
     "claim_taken": (
         "Ce dossier est déjà pris par <@{owner}>. Demandez-lui ou à un manager de le réattribuer."
     ),
@@ -254,8 +284,16 @@ MESSAGES_FR: dict[str, str] = {
     "channel_email": "e-mail",
     "channel_chat": "chat",
     "channel_unknown": "canal inconnu",
+    "consent_not_stated": ":warning: Consentement non précisé : vérifiez-le avant de contacter le client",
+    "modal_consent_check": "Consentement",
+    "modal_consent_check_option": "J'ai vérifié que le client accepte d'être contacté",
+    "consent_check_needed": "Le consentement du client n'était pas précisé : confirmez l'avoir vérifié.",
+    "contact_consent_confirmed": "\n:ballot_box_with_check: <@{user}> a confirmé avoir vérifié le consentement du client.",
+    "channel_sms": "SMS",
+    "channel_store": "boutique",
     # classification (issue 4)
     "reclassified_by": ":label: <@{user}> a changé le motif : {old} → *{new}*.",
+    "reclassified_kept": " Gardé comme exemple : le classifieur en tiendra compte à son prochain entraînement.",
     "reclassify_missing": "Je ne trouve plus ce dossier. Il a peut-être été effacé.",
     "reclassify_unknown": "{reason} n'est pas un motif de la taxonomie. Choisissez-en un dans la liste.",
     "reclassify_same": "Le motif est déjà {reason}.",

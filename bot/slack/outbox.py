@@ -187,8 +187,10 @@ class OutboxDispatcher:
         batch: int = 50,
         send_digest: DigestSender | None = None,
         pause: Callable[[], None] | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.factory = factory
+        self.lease = lease  # how long a row claimed for sending is this process's
         self.gateway = gateway
         self.clock = clock
         self.render_card = render_card
@@ -231,7 +233,7 @@ class OutboxDispatcher:
                 self.pause()
             now = self.clock.now()
             with transaction(self.factory) as session:
-                leased = storage.outbox.lease_outbox(session, row_id, now, now + LEASE)
+                leased = storage.outbox.lease_outbox(session, row_id, now, now + self.lease)
             if not leased:
                 blocked.add(key)
                 continue

@@ -14,11 +14,11 @@ from .blocks import (
     iter_elements,
     validate_blocks,
 )
+from .mentions import MentionCheck
 from .protocol import ApiError, JsonDict, opt_str
-from .workspace import Workspace
 
 
-class MessageStore(Workspace):
+class MessageStore(MentionCheck):
     """Checking, storing and changing messages; shared by chat, files, response_url and events."""
 
     def _check_text(self, text: str) -> None:

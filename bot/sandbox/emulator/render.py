@@ -8,9 +8,12 @@ from typing import Any
 
 from .blocks import MARKUP_RE, text_of
 
+Names = Callable[[str], str]
 
-def plain(text: str, names: Callable[[str], str] | None = None) -> str:
-    """Slack markup (``<@U1>``, ``<#C1|x>``, ``<url|label>``) as a person reads it."""
+
+def plain(text: str, names: Names | None = None, channels: Names | None = None) -> str:
+    """Slack markup (``<@U1>``, ``<#C1|x>``, ``<url|label>``) as a person reads it: `names`
+    and `channels` turn a user's or a channel's id into its name."""
 
     def replace(match: re.Match[str]) -> str:
         inner = match.group(1)
@@ -18,7 +21,7 @@ def plain(text: str, names: Callable[[str], str] | None = None) -> str:
         if target.startswith("@"):
             return "@" + (label or (names(target[1:]) if names else target[1:]))
         if target.startswith("#"):
-            return "#" + (label or target[1:])
+            return "#" + (label or (channels(target[1:]) if channels else target[1:]))
         if target.startswith("!"):
             return "@" + (label or target[1:].split("^")[0])
         return f"{label} ({target})" if label else target
@@ -49,7 +52,7 @@ def _element_label(element: Mapping[str, Any]) -> str:
     return f"[{etype}]"
 
 
-def _rich_text_plain(element: Any, names: Callable[[str], str] | None) -> str:
+def _rich_text_plain(element: Any, names: Names | None, channels: Names | None) -> str:
     if not isinstance(element, dict):
         return ""
     etype = element.get("type")
@@ -59,7 +62,8 @@ def _rich_text_plain(element: Any, names: Callable[[str], str] | None) -> str:
         uid = str(element.get("user_id", ""))
         return "@" + (names(uid) if names else uid)
     if etype == "channel":
-        return "#" + str(element.get("channel_id", ""))
+        channel = str(element.get("channel_id", ""))
+        return "#" + (channels(channel) if channels else channel)
     if etype == "link":
         return str(element.get("text") or element.get("url", ""))
     if etype == "emoji":
@@ -69,27 +73,44 @@ def _rich_text_plain(element: Any, names: Callable[[str], str] | None) -> str:
     children = element.get("elements") or []
     joiner = "\n" if etype in ("rich_text", "rich_text_list") else ""
     prefix = "• " if etype == "rich_text_list" else ""
-    parts = [_rich_text_plain(child, names) for child in children]
+    parts = [_rich_text_plain(child, names, channels) for child in children]
     if prefix:
         parts = [prefix + p for p in parts]
     return joiner.join(parts)
 
 
 def render_blocks(
-    blocks: Any, names: Callable[[str], str] | None = None, *, width: int = 48
+    blocks: Any,
+    names: Names | None = None,
+    *,
+    width: int = 48,
+    channels: Names | None = None,
 ) -> list[str]:
-    """Render Block Kit blocks as plain-text lines (headers in caps, buttons as ``[ Claim ]``)."""
-    lines: list[str] = []
+    """Render Block Kit blocks as plain-text lines (headers in caps, buttons as ``[ Claim ]``);
+    each line is one line of text, so a caller can indent every one of them."""
     if not isinstance(blocks, list):
-        return lines
+        return []
+    lines = _block_lines(blocks, width, lambda text: plain(text, names, channels), names, channels)
+    # A context element or a field may hold several lines of its own: split them all here.
+    return [part for line in lines for part in line.split("\n")]
+
+
+def _block_lines(
+    blocks: list[Any],
+    width: int,
+    markup: Callable[[str], str],
+    names: Names | None,
+    channels: Names | None,
+) -> list[str]:
+    lines: list[str] = []
     for block in blocks:
         if not isinstance(block, dict):
             continue
         btype = block.get("type")
         if btype == "header":
-            lines.append(f"== {plain(text_of(block.get('text')), names).upper()} ==")
+            lines.append(f"== {markup(text_of(block.get('text'))).upper()} ==")
         elif btype == "section":
-            text = plain(text_of(block.get("text")), names)
+            text = markup(text_of(block.get("text")))
             accessory = block.get("accessory")
             extra = f"  {_element_label(accessory)}" if isinstance(accessory, dict) else ""
             text_lines = text.splitlines() or [""]
@@ -97,7 +118,7 @@ def render_blocks(
                 text_lines[-1] += extra
                 lines.extend(text_lines if text else [extra.strip()])
             for item in block.get("fields") or []:
-                for j, line in enumerate(plain(text_of(item), names).splitlines() or [""]):
+                for j, line in enumerate(markup(text_of(item)).splitlines() or [""]):
                     lines.append(("• " if j == 0 else "  ") + line)
         elif btype == "divider":
             lines.append("─" * width)
@@ -107,7 +128,7 @@ def render_blocks(
                 if isinstance(element, dict) and element.get("type") == "image":
                     parts.append(f"[{element.get('alt_text', 'img')}]")
                 else:
-                    parts.append(plain(text_of(element), names))
+                    parts.append(markup(text_of(element)))
             lines.append("  ·  ".join(p for p in parts if p))
         elif btype == "actions":
             labels = [_element_label(e) for e in block.get("elements") or [] if isinstance(e, dict)]
@@ -122,9 +143,9 @@ def render_blocks(
             title = text_of(block.get("title"))
             lines.append(f"[image: {title or block.get('alt_text', '')}]")
         elif btype == "rich_text":
-            lines.extend(_rich_text_plain(block, names).splitlines())
+            lines.extend(_rich_text_plain(block, names, channels).splitlines())
         elif btype == "markdown":
-            lines.extend(plain(str(block.get("text", "")), names).splitlines())
+            lines.extend(markup(str(block.get("text", ""))).splitlines())
         elif btype == "file":
             lines.append(f"[file {block.get('external_id', '')}]")
         else:

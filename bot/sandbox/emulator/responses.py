@@ -53,6 +53,7 @@ class ResponseUrls(MessageStore):
             if entry["uses"] >= MAX_RESPONSE_URL_USES:
                 return 404, text_reply, b"used_url"
             entry["uses"] += 1
+            self._check_mentions("response_url", payload)
             self._responses.append(
                 ResponsePost(
                     id=response_id.strip("/"),

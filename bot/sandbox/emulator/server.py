@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .faults import FaultInjection
 from .files import FileMethods
+from .mentions import CHECKED_METHODS
 from .protocol import ApiError, JsonDict, Reply, decode_json_fields, json_reply, parse_params
 from .records import ApiCall
 from .responses import ResponseUrls
@@ -124,6 +125,8 @@ class ApiServer(FaultInjection, FileMethods, ResponseUrls):
                     if token != self.token:
                         raise ApiError("invalid_auth")
                 decode_json_fields(params)
+                if method in CHECKED_METHODS:
+                    self._check_mentions(method, params)
                 result = handler(params)
             except ApiError as exc:
                 result = exc.payload()

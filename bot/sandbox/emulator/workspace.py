@@ -42,6 +42,8 @@ class Workspace:
         bot_name: str = "sandbox-bot",
         verification_token: str = "verification-token",
         strict_triggers: bool = False,
+        timezone: str = "UTC",
+        strict_mentions: bool = False,
     ) -> None:
         self.token = token
         self.team_id = team_id
@@ -56,7 +58,15 @@ class Workspace:
         # three seconds, as Slack does; by default any non-empty trigger_id is accepted.
         self.strict_triggers = strict_triggers
         self.web_url = f"https://{self.team_domain}.slack.test/"
+        # The IANA zone the transcript shows times in (a reader's Slack shows their own).
+        self.timezone = timezone
         self.calls: list[ApiCall] = []
+        # When True, special mentions, unknown people and foreign links in what the bot sends
+        # are recorded in `mention_violations` (see mentions.py).
+        self.strict_mentions = strict_mentions
+        self.allowed_subteams: set[str] = set()
+        self.allowed_links: list[str] = []
+        self.mention_violations: list[tuple[str, str]] = []
 
         self._host = host
         self._port = port
@@ -152,8 +162,10 @@ class Workspace:
         tz: str = "Europe/Paris",
         is_bot: bool = False,
         email: str = "",
+        bot_id: str = "",
     ) -> JsonDict:
-        """Create (or replace) a user; returns its users.info object."""
+        """Create (or replace) a user; returns its users.info object. `bot_id`: the id a bot
+        user's messages carry (the app's own bot user gets the emulator's)."""
         real_name = real_name or name
         first, _, last = real_name.partition(" ")
         tz_label, tz_offset = tz_fields(tz)
@@ -188,7 +200,7 @@ class Workspace:
                 {
                     "api_app_id": self.app_id if user_id == self.bot_user_id else "",
                     "always_active": True,
-                    "bot_id": self.bot_id if user_id == self.bot_user_id else "",
+                    "bot_id": self.bot_id if user_id == self.bot_user_id else bot_id,
                 }
             )
         else:
@@ -288,6 +300,16 @@ class Workspace:
     def _user_name(self, user_id: str) -> str:
         user = self._users.get(user_id)
         return str(user["name"]) if user else user_id
+
+    def _bot_name(self, bot_id: str, username: str = "") -> str:
+        """How a bot's message is signed: its bot user's real name (as Slack shows it), else
+        the username it posted with, a user id among them resolved."""
+        for user in self._users.values():
+            if bot_id and user.get("is_bot") and user["profile"].get("bot_id") == bot_id:
+                return str(user["real_name"])
+        if username in self._users:
+            return str(self._users[username]["real_name"])
+        return username or bot_id
 
     # ---------------------------------------------------------------- ids & time
 

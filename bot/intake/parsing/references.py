@@ -1,0 +1,93 @@
+"""Customer references: account ids, phone numbers (E.164) and emails, from a labelled value or
+from prose. A reference word is never part of the id: `compte 12345678` is `12345678`."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from bot.intake.parsing.model import CustomerRef
+
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Words that introduce a reference in prose, in English and French.
+_REF_WORDS = (
+    r"account|acct|compte|contrat|contract|client|cliente|customer|abonn[eé]e?|member|subscriber"
+    r"|membre|ligne|line|dossier|cust"
+)
+_NUMBER_WORDS = r"n[°ºo]\.?|#|id|no\.|nr\.?|number|num[eé]ro|num\.?|ref\.?|r[eé]f[eé]rence"
+ACCOUNT_PATTERN = re.compile(
+    rf"\b(?:{_REF_WORDS})\s*(?:(?:{_NUMBER_WORDS})\s*)?(?:(?:d[e'’]\s*)?(?:{_NUMBER_WORDS})?\s*)?"
+    r"[:#]?\s*((?:[A-Z]{1,5}-?)?\d[A-Z0-9-]{3,}|[A-Z]{1,5}-\d{2,}[A-Z0-9-]*)\b",
+    re.IGNORECASE,
+)
+# Leading words of a labelled value that are not part of the id: "compte 123", "n° 123", "#A-1".
+_LEADING_WORDS = re.compile(
+    rf"^(?:(?:{_REF_WORDS}|{_NUMBER_WORDS}|d[e'’]|:)\s*)+(?=[A-Za-z]{{0,5}}-?\d|#)", re.IGNORECASE
+)
+_MAYBE_PHONE = re.compile(r"(?:\+|\b0)\d[\d .()-]{6,}\d")
+
+
+def normalise_ref(raw: str, default_country: str) -> CustomerRef | None:
+    """Normalise one reference: email lowercased, phone to E.164, else an account id."""
+    value = raw.strip().strip("<>`*_\"'“”«» ").strip()
+    if not value:
+        return None
+    email = EMAIL_PATTERN.fullmatch(value)
+    if email:
+        return CustomerRef("email", value.lower())
+    digits = re.sub(r"[\s.()-]", "", value)
+    if re.fullmatch(r"\+?\d{8,15}", digits):
+        try:
+            number = phonenumbers.parse(value, default_country)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return CustomerRef("phone", e164)
+    account = re.sub(r"\s+", "", value).upper()
+    if re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{2,63}", account):
+        return CustomerRef("account", account)
+    return None
+
+
+def refs_in_value(raw: str, default_country: str) -> list[CustomerRef]:
+    """The references in a labelled value: `compte 12345678`, `#A-123`, `a@b.fr / 06 12 34 56 78`."""
+    value = raw.strip().strip("`*_\"'“”«» ")
+    emails = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(value)]
+    if emails:
+        rest = EMAIL_PATTERN.sub(" ", value)
+        others = [r for r in _phones(rest, default_country)]
+        return list(dict.fromkeys([*emails, *others]))
+    value = _LEADING_WORDS.sub("", value).lstrip("#: ").strip()
+    whole = normalise_ref(value, default_country) if re.search(r"\d", value) else None
+    if whole is not None and (whole.kind != "account" or len(whole.value) <= 24):
+        return [whole]
+    first = re.split(r"\s*(?:[,;/|(]|\s-\s|\s{2,})\s*", value, maxsplit=1)[0]
+    first = _LEADING_WORDS.sub("", first).lstrip("#: ").strip()
+    ref = normalise_ref(first, default_country) if re.search(r"\d", first) else None
+    return [ref] if ref is not None else []
+
+
+def _phones(text: str, default_country: str) -> list[CustomerRef]:
+    if not _MAYBE_PHONE.search(text):
+        return []  # the matcher is slow: run it only where a number may be
+    found = []
+    for match in phonenumbers.PhoneNumberMatcher(text, default_country):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        found.append(CustomerRef("phone", e164))
+    return found
+
+
+def find_refs(text: str, default_country: str) -> list[CustomerRef]:
+    """Every customer reference in free text: emails, then phone numbers, then account ids."""
+    refs = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(text)]
+    refs.extend(_phones(text, default_country))
+    refs.extend(CustomerRef("account", m.group(1).upper()) for m in ACCOUNT_PATTERN.finditer(text))
+    return list(dict.fromkeys(refs))
+
+
+def find_ref(text: str, default_country: str) -> CustomerRef | None:
+    """The first customer reference in free text (see find_refs)."""
+    refs = find_refs(text, default_country)
+    return refs[0] if refs else None

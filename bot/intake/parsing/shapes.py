@@ -1,0 +1,241 @@
+"""The shapes of a message's lines: `Label: value` (one or many to a line), `key=value` pairs,
+a bold label or a question on its own line with the answer below, `Question? - answer`, quoted
+`> ` lines, bullets. Turns text into items; what each item means is read elsewhere."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.intake.parsing.emails import mark_metadata
+from bot.intake.parsing.model import fold
+from bot.intake.parsing.vocabulary import LabelMatch, Vocabulary, words
+
+_SLACK_LINK = re.compile(r"<(?:mailto:|tel:)?([^<>|]+)\|([^<>]+)>|<(?:mailto:|tel:)?([^<>|]+)>")
+_LINK_ONLY = re.compile(r"^[\s>*_•·-]*(?:<https?://[^<>]+>|https?://\S+)[\s*_.]*$")
+_TABLE_ROW = re.compile(r"^\s*\|?\s*([^|]{1,200}?)\s*\|\s*([^|]*?)\s*\|?\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]*-{3,}[\s:|-]*$")
+_QUOTE = re.compile(r"^\s*(?:&gt;|>)+\s?")
+_BULLET = re.compile(r"^\s*(?:[•·▪◦‣○●*-]|\d{1,2}[.)])\s+(?=\S)")
+_WRAPPED = re.compile(r"^\s*([*_]{1,2})(?P<label>[^*_].{0,198}?)\1\s*[:?]?\s*$")
+_OWN_LINE_QUESTION = re.compile(r"^\s*(?P<label>[^:=]{3,200}?[?？:：])\s*$")
+_KV_LINE = re.compile(
+    r"""^\s*(?:[A-Za-z][\w.-]{0,40}\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"',;&|]+)[\s,;&|]*)+$"""
+)
+_KV_PAIR = re.compile(r"""([A-Za-z][\w.-]{0,40})\s*=\s*("[^"]*"|'[^']*'|[^\s"',;&|]+)""")
+# Where a label may start inside a line: the start, or after a separator.
+_LABEL_AT = re.compile(
+    r"(?:^|(?<=[|;·•\t])|(?<=[.,!] )|(?<=\s\s)|(?<= - )|(?<= – )|(?<= / ))\s*"
+    r"(?P<label>[^\s:=|;·•][^:=|;·•\n]{0,60}?)\s*[:：=](?=\s|$)"
+)
+_QUESTION_ANSWER = re.compile(r"^\s*(?P<label>[^?]{3,200}\?)\s*(?:[-–—:]\s*)?(?P<value>\S.*)$")
+_BOILERPLATE = re.compile(
+    r"^\s*(?:new (?:response|submission|entry|answer|form response)s?\b|nouvelle? (?:reponse|soumission|entree)s?\b"
+    r"|you (?:have|got|received) a new (?:response|submission)|vous avez (?:recu )?une nouvelle reponse"
+    r"|view (?:response|submission|all responses|in|results)\b|voir (?:la reponse|les reponses|la soumission)\b"
+    r"|(?:sent|powered|submitted) (?:via|by|with|from) |envoye (?:via|par|avec) |propulse par"
+    r"|respondent\b.*\bsubmitted\b|(?:hidden fields?|champs? caches?|metadata|metadonnees)\s*:?\s*$)"
+)
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|dear|bonjour|bonsoir|salut|coucou|hi all|hello team|fyi|pour info|pfa)\b[^.!?]{0,40}[,.!:]?\s*$"
+)
+_CLOSING = re.compile(
+    r"^\s*(?:thanks|thank you|cheers|regards|best|kind regards|best regards|merci|cordialement"
+    r"|bien cordialement|bonne journee|a\+|bises)\b[^.!?]{0,40}[,.!]?\s*$"
+)
+
+
+@dataclass
+class Item:
+    """One piece of a message: a labelled answer, a line of prose, or metadata."""
+
+    kind: (
+        str  # "field" (a label the vocabulary knows), "answer" (an unknown label), "prose", "meta"
+    )
+    value: str
+    label: str = ""
+    match: LabelMatch | None = None
+    line: str = ""  # the original line, for prose and for the lines it did not understand
+    block: int = 0  # items of one paragraph share a block number
+    own_line: bool = False  # the label stood on its own line, the answer below it
+
+
+def slack_to_plain(text: str) -> str:
+    """Undo Slack's mrkdwn escaping and link syntax (`<mailto:a@b.c|a@b.c>` becomes `a@b.c`)."""
+
+    def link(match: re.Match[str]) -> str:
+        return match.group(2) or match.group(3) or match.group(1)
+
+    return (
+        _SLACK_LINK.sub(link, text).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
+    )
+
+
+_DOUBLE_COLON = re.compile(r"\s*::\s*")
+_MARKED_COLON = re.compile(r"[*_]+\s*([:：])\s*[*_]+|([:：])[*_]+(?=\s|$)")
+
+
+def _clean_line(line: str) -> str:
+    line = _BULLET.sub("", _QUOTE.sub("", line)).rstrip()
+    line = _DOUBLE_COLON.sub(": ", line)
+    if "\t" in line and ":" not in line:
+        line = line.replace("\t", ": ", 1).replace(
+            "\t", " "
+        )  # an email's table: label, tab, answer
+    # "*Consent:* yes" and "*Consent*:* yes*": the colon ends the label, markup aside
+    return _MARKED_COLON.sub(lambda m: (m.group(1) or m.group(2)) + " ", line)
+
+
+def _label_match(label: str, vocabulary: Vocabulary) -> LabelMatch | None:
+    if len(label) > 200:
+        return None
+    return vocabulary.match(label.strip())
+
+
+def _strip_markup(value: str) -> str:
+    return value.strip().strip("*_`").strip().strip('"“”«»').strip()
+
+
+def _kv_items(line: str, vocabulary: Vocabulary, block: int) -> list[Item]:
+    items = []
+    for key, raw in _KV_PAIR.findall(line):
+        value = raw[1:-1] if raw[:1] in "\"'" else raw
+        match = _label_match(key, vocabulary)
+        kind = "field" if match else "answer"
+        items.append(Item(kind, value.strip(), key, match, f"{key}={raw}", block))
+    return items
+
+
+def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | None:
+    """Several `Label: value` on one line, or one; None when the line has no label."""
+    starts: list[tuple[int, int, str, LabelMatch | None]] = []
+    in_text = False  # inside a free-text answer, only other fields' labels split the line
+    for found in _LABEL_AT.finditer(line):
+        label = found.group("label").strip()
+        if ", " in label:
+            continue  # "Second survey, same story: ..." is a sentence, not a label
+        match = _label_match(label, vocabulary)
+        if not starts:
+            if match is None and (found.start() > 0 or len(words(label)) > 8):
+                if found.start() == 0:
+                    return None  # a sentence with a colon, not a label
+                continue
+        elif match is None or (in_text and match.field == "text"):
+            continue
+        starts.append((found.start(), found.end(), label, match))
+        in_text = match is not None and match.field == "text"
+    if not starts or len(words(line[: starts[0][0]])) > 12:
+        return None
+    items: list[Item] = []
+    if starts[0][0] > 0 and line[: starts[0][0]].strip(" |;·•.,-"):
+        items.append(Item("prose", line[: starts[0][0]].strip(" |;·•"), line=line, block=block))
+    for n, (_, end, label, match) in enumerate(starts):
+        stop = starts[n + 1][0] if n + 1 < len(starts) else len(line)
+        value = line[end:stop].strip().rstrip("|;·•,").strip()
+        rest = ""
+        if match is not None and match.field not in ("text",) and n + 1 == len(starts):
+            # "Consentement : oui. Trop de coupures, je pars." -> "oui", then prose
+            parts = re.split(r"(?<=[.!])\s+(?=\S)", value, maxsplit=1)
+            if len(parts) == 2 and len(words(parts[0])) <= 6:
+                value, rest = parts[0].rstrip("."), parts[1]
+        if match is not None and value.endswith(".") and match.field not in ("text", "source"):
+            value = value.rstrip(".")
+        kind = "field" if match else "answer"
+        items.append(Item(kind, _strip_markup(value), label, match, line, block))
+        if rest:
+            items.append(Item("prose", rest, line=rest, block=block))
+    return items
+
+
+def split_items(text: str, vocabulary: Vocabulary) -> tuple[list[Item], int | None, str | None]:
+    """A message's items in order; the index of the first item after a forwarded-message marker
+    (None without one); and the email sender's display name, if any."""
+    raw_lines = text.splitlines()
+    meta, marker_line, sender = mark_metadata([slack_to_plain(line) for line in raw_lines])
+    items: list[Item] = []
+    marker_item: int | None = None
+    block = 0
+    pending: Item | None = None  # a label on its own line, waiting for its answer
+    for index, raw in enumerate(raw_lines):
+        if marker_line is not None and index == marker_line:
+            marker_item = len(items)
+        if meta[index] or _LINK_ONLY.match(raw):
+            if pending is not None and pending.value:
+                items.append(pending)
+            pending = None
+            items.append(Item("meta", raw.strip(), line=raw, block=block))
+            continue
+        line = _clean_line(slack_to_plain(raw))
+        if not line.strip():
+            if pending is not None and pending.value:
+                items.append(pending)
+                pending = None
+            block += 1
+            continue
+        folded = fold(line)
+        if _BOILERPLATE.match(folded):
+            items.append(Item("meta", line.strip(), line=line, block=block))
+            continue
+        own = _own_line_label(line, vocabulary)
+        if own is not None:
+            if pending is not None and pending.value:
+                items.append(pending)
+            label, match = own
+            pending = Item("field" if match else "answer", "", label, match, line, block, True)
+            continue
+        if _TABLE_RULE.match(line):
+            continue
+        table = _TABLE_ROW.match(line) if line.count("|") >= 2 else None
+        if table and ":" not in table.group(1):
+            line = f"{table.group(1)}: {table.group(2)}"
+        if _KV_LINE.match(line) and "=" in line:
+            parsed: list[Item] | None = _kv_items(line, vocabulary, block)
+        else:
+            parsed = _segments(line, vocabulary, block) or _question(line, vocabulary, block)
+        if pending is not None:
+            if parsed is None or all(i.kind == "prose" for i in parsed):
+                pending.value = (pending.value + "\n" + line.strip()).strip()
+                pending.line += "\n" + line
+                continue
+            if pending.value:
+                items.append(pending)
+            pending = None
+        if parsed is None:
+            kind = "prose"
+            if _GREETING.match(folded) or _CLOSING.match(folded):
+                kind = "meta"
+            items.append(Item(kind, line.strip(), line=line, block=block))
+        else:
+            items.extend(parsed)
+    if pending is not None and pending.value:
+        items.append(pending)
+    return items, marker_item, sender
+
+
+def _own_line_label(line: str, vocabulary: Vocabulary) -> tuple[str, LabelMatch | None] | None:
+    """A label standing alone: `*What could we do better?*`, `Q3. Your customer number:`."""
+    wrapped = _WRAPPED.match(line)
+    if wrapped:
+        label = wrapped.group("label").strip()
+        if ":" in label.rstrip(":") and _LABEL_AT.match(label):
+            return None  # "*Consent:* yes" is a label with its value
+        return label.rstrip(":").strip(), _label_match(label, vocabulary)
+    question = _OWN_LINE_QUESTION.match(line)
+    if question:
+        label = question.group("label").rstrip(":：").strip()
+        match = _label_match(label, vocabulary)
+        if match is not None or label.endswith(("?", "？")) or len(words(label)) <= 6:
+            return label, match
+    return None
+
+
+def _question(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | None:
+    """`Question? - answer` or `Question? answer` when the vocabulary knows the question."""
+    found = _QUESTION_ANSWER.match(line)
+    if found is None:
+        return None
+    label = found.group("label")
+    match = _label_match(label, vocabulary)
+    if match is None:
+        return None
+    return [Item("field", _strip_markup(found.group("value")), label, match, line, block)]
