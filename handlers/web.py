@@ -15,6 +15,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.intake import webhook
+from bot.intake.connectors import service as connectors
 from bot.runtime import logs, metrics
 from bot.runtime.health import readiness_problem
 from bot.runtime.runtime import Runtime
@@ -49,6 +50,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
     503: "Service Unavailable",
 }
@@ -130,6 +132,29 @@ def create_wsgi_app(
         metrics.ACK_SECONDS.labels("webhook").observe(time.perf_counter() - started)
         return _json(start_response, _status(result.status), result.body, result.headers)
 
+    def receive_connector(
+        environ: dict[str, Any], start_response: StartResponse, name: str, mapped: bool
+    ) -> Iterable[bytes]:
+        started = time.perf_counter()
+        body = _body(environ, connectors.MAX_BODY_BYTES)
+        if body is None:
+            return _json(start_response, _status(413), {"error": "body too large"})
+        result = connectors.handle(
+            rt.factory,
+            rt.classifier,
+            rt.settings,
+            rt.clock,
+            name,
+            _headers(environ),
+            body,
+            lambda raw: inbound.parse_json(raw, f"connector {name}"),
+            mapped_route=mapped,
+        )
+        if result.status in (200, 202):
+            rt.worker.kick()
+        metrics.ACK_SECONDS.labels("connector").observe(time.perf_counter() - started)
+        return _json(start_response, _status(result.status), result.body)
+
     def slack_events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         # Bolt reads the body from wsgi.input; read it first to check it (the inbound guard)
         # and to label the ack's latency.
@@ -170,6 +195,15 @@ def create_wsgi_app(
                 return _json(start_response, _status(405), {"error": "use POST"})
             with rt.activity.serving():
                 return receive_verdicts(environ, start_response)
+        connector = _CONNECTOR_PATH.fullmatch(path)
+        if connector:
+            name, mapped = connector.group(2) or connector.group(1), bool(connector.group(2))
+            if method == "HEAD" and name == "surveymonkey" and not mapped:
+                return _json(start_response, "200 OK", {"status": "ok"})  # SurveyMonkey's check
+            if method != "POST":
+                return _json(start_response, _status(405), {"error": "use POST"})
+            with rt.activity.serving():
+                return receive_connector(environ, start_response, name, mapped)
         if path == "/slack/events":
             if method != "POST":
                 return _json(start_response, _status(405), {"error": "use POST"})
@@ -209,6 +243,10 @@ def create_wsgi_app(
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The survey tools' endpoints (docs/connectors.md): /webhooks/TOOL and /webhooks/mapped/NAME.
+_CONNECTOR_PATH = re.compile(
+    r"/webhooks/(?:(typeform|surveymonkey|delighted)|mapped/([a-z0-9][a-z0-9_-]{0,39}))/?"
+)
 
 
 def _slack_kind(body: bytes) -> str:

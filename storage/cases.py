@@ -308,3 +308,12 @@ def add_event(
 def events_of(session: Session, case_id: int) -> list[Event]:
     """A case's timeline, oldest first."""
     return list(session.scalars(select(Event).where(Event.case_id == case_id).order_by(Event.id)))
+
+
+def consent_confirmed(session: Session, case_id: int) -> bool:
+    """True when someone already confirmed, on a logged contact, that they checked the
+    customer's consent for this case (its `contact_attempt` events say so)."""
+    rows = session.scalars(
+        select(Event.data).where(Event.case_id == case_id, Event.kind == "contact_attempt")
+    )
+    return any(isinstance(data, dict) and data.get("consent_confirmed") for data in rows)

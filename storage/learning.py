@@ -149,3 +149,15 @@ def last_trained_from(session: Session, taxonomy_version: str) -> str | None:
         .order_by(LearnedModel.id.desc())
     )
     return session.scalars(query).first()
+
+
+def reasons_in_use(session: Session) -> dict[str, tuple[int, int]]:
+    """Every reason stored data uses: verdicts classified with it now, and examples of it."""
+    used: dict[str, list[int]] = {}
+    query = select(Verdict.reason, func.count()).where(Verdict.reason.is_not(None))
+    for reason, n in session.execute(query.group_by(Verdict.reason)):
+        used.setdefault(str(reason), [0, 0])[0] = int(n)
+    query = select(TrainingExample.reason, func.count()).group_by(TrainingExample.reason)
+    for reason, n in session.execute(query):
+        used.setdefault(str(reason), [0, 0])[1] = int(n)
+    return {reason: (v, e) for reason, (v, e) in used.items()}

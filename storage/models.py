@@ -415,3 +415,20 @@ class LearnedModel(Base):
     model: Mapped[bytes | None] = mapped_column(LargeBinary)
     checksum: Mapped[str | None] = mapped_column(String(64))  # sha256 of `model`, checked on load
     metrics: Mapped[dict[str, Any] | None]
+
+
+class ConnectorFetch(Base):
+    """A survey tool's callback that carries ids only (SurveyMonkey): acked at once, the
+    response fetched from the tool's API by the background pass, with retries. One per response."""
+
+    __tablename__ = "connector_fetches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    connector: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]  # the next attempt (the lease while one runs)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]

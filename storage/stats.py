@@ -13,11 +13,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from storage.models import (
     OPEN_STATES,
     Case,
+    Classification,
     ContactAttempt,
     Verdict,
     VerdictCount,
@@ -187,6 +188,7 @@ def export_rows(session: Session, since: datetime | None) -> Iterator[tuple[Case
 
 
 _COUNT_DELTAS = "verdict_count_deltas"
+_HUMAN = "human"  # the backend of a person's correction (bot.classification.service)
 
 
 def count_reason_change(session: Session, verdict: Verdict, new_reason: str) -> None:
@@ -229,3 +231,43 @@ def verdict_counts_by_reason(session: Session, first_day: date, last_day: date) 
         .group_by(VerdictCount.reason)
     )
     return {str(reason): int(n or 0) for reason, n in session.execute(query) if n}
+
+
+def classifier_corrections(
+    session: Session, start: datetime, end: datetime
+) -> dict[str, tuple[int, int]]:
+    """Per reason the classifier gave (its latest answer for each verdict classified in
+    [start, end)): how many verdicts, and how many a person then moved to another reason."""
+    human = Classification.backend == _HUMAN
+    machine = (
+        select(
+            Classification.verdict_id.label("verdict_id"), func.max(Classification.id).label("id")
+        )
+        .where(~human)
+        .group_by(Classification.verdict_id)
+        .subquery()
+    )
+    person = (
+        select(
+            Classification.verdict_id.label("verdict_id"), func.max(Classification.id).label("id")
+        )
+        .where(human)
+        .group_by(Classification.verdict_id)
+        .subquery()
+    )
+    given = aliased(Classification)
+    fixed = aliased(Classification)
+    corrected = sql_case(
+        (fixed.primary_reason.is_not(None) & (fixed.primary_reason != given.primary_reason), 1),
+        else_=0,
+    )
+    query = (
+        select(given.primary_reason, func.count(), func.sum(corrected))
+        .select_from(machine)
+        .join(given, given.id == machine.c.id)
+        .outerjoin(person, person.c.verdict_id == machine.c.verdict_id)
+        .outerjoin(fixed, fixed.id == person.c.id)
+        .where(given.created_at >= start, given.created_at < end)
+        .group_by(given.primary_reason)
+    )
+    return {str(r): (int(n), int(c or 0)) for r, n, c in session.execute(query)}

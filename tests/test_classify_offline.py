@@ -252,7 +252,7 @@ def test_labels_fall_back_to_english(taxonomy: Taxonomy) -> None:
     assert taxonomy.label("after_sales_repairs", "fr") == "SAV et réparations"
     assert taxonomy.label("after_sales_repairs", "fr-FR") == "SAV et réparations"
     assert taxonomy.label("after_sales_repairs", "de") == "After-sales and repairs"
-    assert taxonomy.label("retired_reason", "fr") == "retired_reason"
+    assert taxonomy.label("retired_reason", "fr") == "retired_reason (retiré)"
     reason = taxonomy.get("price_billing")
     assert reason is not None and reason.label("en") == "Price and billing"
     assert taxonomy.get("nope") is None

@@ -65,6 +65,13 @@ def test_unknown_consent_is_shown_and_confirmed_before_a_contact(bot: Harness) -
         event = session.scalars(select(Event).where(Event.kind == "contact_attempt")).one()
         assert event.data.get("consent_confirmed") is True
     assert "Consent not stated" in block_text(card_now(bot, card))
+    # Confirmed once for this case: the next Log contact form does not ask again.
+    view = form(bot, card, CONTACT_ACTION, AGENT)
+    assert CONSENT_CHECK_BLOCK not in [b.get("block_id") for b in view["blocks"]]
+    assert submit(bot, view, AGENT, {"channel": "email", "outcome": "reached"}) is None
+    with bot.rt.factory() as session:
+        events = session.scalars(select(Event).where(Event.kind == "contact_attempt")).all()
+        assert [e.data.get("consent_confirmed") for e in events] == [True, False]
 
 
 def test_statistics_only_treats_unknown_consent_as_no(make_bot: Any) -> None:

@@ -1,6 +1,10 @@
 """The intake parser against an independent corpus of real-looking messages (survey tools' Slack
 posts and emails, forwarded emails, interviewers' notes, one-line summaries, key=value lines),
-written by someone else from public documentation: accuracy per field, printed and checked."""
+written by someone else from public documentation: accuracy per field, printed and checked.
+
+Part of the corpus is held out: the parser is tuned only by looking at the DEV formats (their
+misses are printed with ids); the HELD-OUT formats print aggregate accuracy only, so the gap
+between the two shows whether a fix generalises or fits the lines it was made for."""
 
 from __future__ import annotations
 
@@ -15,6 +19,24 @@ from bot.intake.parsing import ParsedVerdict, parse_message
 
 CORPUS = Path(__file__).parent / "data" / "intake_corpus" / "messages.jsonl"
 FIELDS = ("references", "status", "churned_on", "consent", "channel", "score", "verbatim")
+# Formats nobody tunes the parser on: only their aggregate figures are ever printed.
+HELD_OUT = frozenset(
+    {
+        "apple_mail_forward_fr",
+        "bullet_list_fields",
+        "customergauge_escalation",
+        "gmail_forward_fr",
+        "hotjar_survey_relay",
+        "interviewer_notes_fr",
+        "logfmt_script_line",
+        "one_line_semicolon_separated",
+        "pipe_separated_summary",
+        "quoted_share",
+        "slack_email_file",
+        "surveymonkey_individual_response",
+        "wootric_notify_slack",
+    }
+)
 
 
 def load_corpus() -> list[dict[str, Any]]:
@@ -25,45 +47,76 @@ def load_corpus() -> list[dict[str, Any]]:
 def field_ok(field: str, parsed: ParsedVerdict, expected: dict[str, Any]) -> bool:
     """Whether the parser read one field as the corpus expects."""
     if field == "references":
-        return {r.key for r in parsed.refs} == set(expected["references"])
+        keys, wanted = [r.key for r in parsed.refs], list(expected["references"])
+        # the same references, the primary one (the customer) first
+        return set(keys) == set(wanted) and keys[:1] == wanted[:1]
     if field == "verbatim":
         text = parsed.text.casefold()
         return all(p.casefold() in text for p in expected["verbatim_contains"]) and not any(
             p.casefold() in text for p in expected["verbatim_excludes"]
         )
-    return getattr(parsed, field) == expected[field]
+    return bool(getattr(parsed, field) == expected[field])
+
+
+class _Tally:
+    """Right answers per field, the misses' ids, and refusals read, for one part of the corpus."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.right: Counter[str] = Counter()
+        self.missed: dict[str, list[str]] = {field: [] for field in FIELDS}
+        self.refusals = self.refusals_read = 0
+
+    def add(self, row: dict[str, Any], parsed: ParsedVerdict) -> None:
+        self.rows += 1
+        expected = row["expected"]
+        for field in FIELDS:
+            if field_ok(field, parsed, expected):
+                self.right[field] += 1
+            else:
+                self.missed[field].append(row["id"])
+        if expected["consent"] is False:
+            self.refusals += 1
+            self.refusals_read += parsed.consent is False
+
+    def accuracy(self, field: str) -> float:
+        return self.right[field] / self.rows if self.rows else 1.0
+
+
+def _tallies() -> tuple[_Tally, _Tally, _Tally]:
+    dev, held, whole = _Tally(), _Tally(), _Tally()
+    for row in load_corpus():
+        parsed = parse_message(row["message"])
+        (held if row["format"] in HELD_OUT else dev).add(row, parsed)
+        whole.add(row, parsed)
+    return dev, held, whole
 
 
 def test_corpus_accuracy_per_field(capsys: pytest.CaptureFixture[str]) -> None:
     rows = load_corpus()
     assert len(rows) >= 150 and len({r["format"] for r in rows}) >= 40
-    right: Counter[str] = Counter()
-    failures: dict[str, list[str]] = {field: [] for field in FIELDS}
-    refusals = refused_read = 0
-    for row in rows:
-        parsed = parse_message(row["message"])
-        expected = row["expected"]
-        for field in FIELDS:
-            if field_ok(field, parsed, expected):
-                right[field] += 1
-            else:
-                failures[field].append(row["id"])
-        if expected["consent"] is False:
-            refusals += 1
-            refused_read += parsed.consent is False
+    dev, held, whole = _tallies()
     with capsys.disabled():
         print(f"\nintake corpus: {len(rows)} messages, {len({r['format'] for r in rows})} formats")
+        print(f"DEV ({dev.rows} messages)")
         for field in FIELDS:
-            print(f"  {field:<11} {right[field] / len(rows):7.1%}  missed: {failures[field][:8]}")
-        print(f"  refusals    {refused_read}/{refusals}")
-    accuracy = {field: right[field] / len(rows) for field in FIELDS}
-    assert refused_read == refusals, "every consent refusal must be read as a refusal"
-    assert accuracy["references"] >= 0.97
-    assert accuracy["verbatim"] >= 0.97
-    assert accuracy["status"] >= 0.95
+            print(f"  {field:<11} {dev.accuracy(field):7.1%}  missed: {dev.missed[field]}")
+        print(f"  refusals    {dev.refusals_read}/{dev.refusals}")
+        print(f"HELD-OUT ({held.rows} messages, aggregate only)")
+        for field in FIELDS:
+            print(f"  {field:<11} {held.accuracy(field):7.1%}")
+        print(f"  refusals    {held.refusals_read}/{held.refusals}")
+        print("WHOLE")
+        for field in FIELDS:
+            print(f"  {field:<11} {whole.accuracy(field):7.1%}")
+        print(f"  refusals    {whole.refusals_read}/{whole.refusals}")
+    assert whole.refusals_read == whole.refusals, "every consent refusal must be read as one"
+    assert whole.accuracy("references") >= 0.97
+    assert whole.accuracy("verbatim") >= 0.97
+    assert whole.accuracy("status") >= 0.95
 
 
 def test_no_consent_is_ever_read_as_yes_when_the_corpus_says_no() -> None:
-    for row in load_corpus():
-        if row["expected"]["consent"] is False:
-            assert parse_message(row["message"]).consent is False, row["id"]
+    dev, held, _ = _tallies()
+    assert dev.refusals_read == dev.refusals, dev.missed["consent"]
+    assert held.refusals_read == held.refusals, "a held-out refusal was not read (ids withheld)"

@@ -12,15 +12,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+import storage.learning
+import storage.stats
 from bot.cases.card import MORE_ACTION
+from bot.classification import learned as learned_mod
 from bot.classification import learning
-from bot.classification.brand import BrandConfig
+from bot.classification.brand import BrandConfig, neutralise
+from bot.classification.learned import train
 from bot.classification.offline import OfflineClassifier
 from bot.classification.taxonomy import load_taxonomy
 from bot.runtime.app import build_runtime
 from bot.runtime.settings import ConfigError
 from storage.db import make_engine, make_sessionmaker, transaction
-from storage.models import Classification, LearnedModel, TrainingExample
+from storage.models import Classification, LearnedModel, TrainingExample, Verdict
 from tests.conftest import AGENT, Harness, block_text, make_settings
 from tests.test_case_thread import card_now, form, replies, submit
 from tests.test_cli import triage
@@ -56,6 +60,33 @@ def test_an_addressee_handle_is_not_a_competitor_without_config() -> None:
         result = classifier.classify(text)
         assert result.primary_reason != "competitor_offer", text
         assert "competitor_offer" not in result.secondary_reasons, text
+
+
+def test_the_company_written_to_is_not_a_cue_without_config() -> None:
+    # A team example taught the model that "Vodafone" goes with leaving: the addressee of a
+    # complaint (a greeting, or a lone @handle outside a switching phrase) must not trigger it.
+    classifier = OfflineClassifier(TAXONOMY)
+    team = [
+        ("Leaving for Vodafone", "competitor_offer"),
+        ("Off to Vodafone next month", "competitor_offer"),
+        ("Vodafone has a better deal", "competitor_offer"),
+    ]
+    classifier.learned = train(learning.base_examples(TAXONOMY), team, TAXONOMY.version)
+    for text in (
+        "Dear Vodafone, what is going on",
+        "what is going on @Vodafone",
+        "Bonjour Vodafone, toujours rien",
+    ):
+        assert "vodafone" not in neutralise(text, None).lower(), text
+        # (with the name left in, the model answers competitor_offer for each of these)
+        result = classifier.classify(text)
+        assert result.primary_reason != "competitor_offer", (text, result)
+        assert "competitor_offer" not in result.secondary_reasons, text
+    # In a switching phrase, or a configured competitor's handle, the name stays a cue.
+    assert "@Lebara" in neutralise("I'm switching to @Lebara next week", None)
+    rival = BrandConfig(competitors=["@SFR_fr"])
+    assert "@SFR_fr" in neutralise("le réseau de @SFR_fr est meilleur, et moins cher", rival)
+    assert "@SFR_fr" not in neutralise("le réseau de @SFR_fr est meilleur", None)
 
 
 def test_a_switching_sentence_naming_a_configured_competitor_is_competitor_offer() -> None:
@@ -295,8 +326,14 @@ def test_the_llm_prompt_gets_the_teams_most_similar_examples_under_a_new_version
                 "reclassification",
                 now=_now(),
             )
-        assert learning.refresh(bot.rt.factory, bot.rt.classifier, bot.rt.clock) == 1
-        bot.post_intake(CARRIER.format(ref="ACC-9", text="Where is the refund for my router?"))
+        # The background pass (the bot's worker, or this one) trains and uses the new version.
+        deadline = time.monotonic() + 60
+        while bot.rt.classifier.learned is None and time.monotonic() < deadline:
+            learning.refresh(bot.rt.factory, bot.rt.classifier, bot.rt.clock)
+        assert bot.rt.classifier.learned is not None
+        bot.post_intake(
+            CARRIER.format(ref="ACC-9", text="Still waiting for the refund for my router")
+        )
         wait_for(bot, lambda: len(stub.calls()) >= 1)
         bot.wait_idle()
         raw = stub.calls()[0].raw
@@ -310,3 +347,86 @@ def test_the_llm_prompt_gets_the_teams_most_similar_examples_under_a_new_version
                 select(Classification).where(Classification.backend == "llm")
             ).one()
         assert stored.prompt_version == "classify.v2"
+
+
+# --------------------------------------------------------------------------- people see it learn
+
+
+def test_stats_show_corrections_and_precision_per_reason_and_keep_retired_reasons(
+    bot: Harness,
+) -> None:
+    from tests.test_triage_command import run, seed
+
+    seed(bot, 3)  # "The bill doubled again": price_billing
+    status, body, _ = bot.post_webhook(
+        {"text": "No network signal at home.", "customer": "NET-1", "consent": True}
+    )
+    assert status == 202, body
+    bot.wait_idle()
+    cards = bot.cards()
+    card = next(c for c in cards if "Case #1" in block_text(c))
+    view = form(bot, card, MORE_ACTION, AGENT, option="reclassify:1")
+    assert submit(bot, view, AGENT, {"reason": "customer_service"}) is None
+    # A reason an older taxonomy version had: counted and shown as retired, never dropped.
+    with transaction(bot.rt.factory) as session:
+        verdict = session.scalars(select(Verdict).where(Verdict.text.contains("network"))).one()
+        latest = session.scalars(
+            select(Classification).where(Classification.verdict_id == verdict.id)
+        ).first()
+        assert latest is not None
+        latest.primary_reason = "roaming_fees"
+        storage.stats.count_reason_change(session, verdict, "roaming_fees")
+
+    _, answers = run(bot, "stats 30d")
+    text = block_text(answers[0])
+    assert "Classifier against people's corrections" in text
+    assert "People corrected the classifier on *1* of 4 classified verdicts (25%)" in text
+    assert "Price and billing 67% (2/3)" in text
+    assert "roaming_fees (retired) 100% (1/1)" in text
+    assert "roaming_fees (retired): *1*" in text
+
+
+def test_config_check_reports_stored_reasons_missing_from_the_taxonomy(
+    bot: Harness, tmp_path: Path
+) -> None:
+    status, body, _ = bot.post_webhook(
+        {"text": "Roaming in Spain cost a fortune.", "customer": "R-1", "consent": True}
+    )
+    assert status == 202, body
+    bot.wait_idle()
+    with transaction(bot.rt.factory) as session:
+        verdict = session.scalars(select(Verdict)).one()
+        storage.stats.count_reason_change(session, verdict, "roaming_fees")
+        storage.learning.add_example(
+            session,
+            text_hash="x" * 64,
+            text="Roaming fees again",
+            reason="roaming_fees",
+            taxonomy_version="2025-01-1",
+            source="file",
+            now=_now(),
+        )
+    url = bot.rt.settings.database_url
+    done = triage("config", "check", str(bot.rt.settings.config_path), env={"DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"reason roaming_fees (1 verdict, 1 example) is not in taxonomy v{TAXONOMY.version}: "
+        "stats keep it as 'roaming_fees (retired)'"
+    ) in done.stdout
+    assert "price_billing" not in done.stdout.split("OK", 1)[1].split("reason roaming_fees")[1]
+
+
+def test_the_one_text_path_scores_as_scikit_learn_does() -> None:
+    # Slack intake scores one verdict at a time without scikit-learn's per-call overhead: the
+    # same TF-IDF (stored vocabulary, sublinear tf, idf, l2) and weights, so the same answer.
+    base = learning.base_examples(TAXONOMY)
+    model = learned_mod.LearnedModel.from_bytes(
+        train(base, [(t + " encore", r) for t, r in base[:30]], TAXONOMY.version).to_bytes(),
+        None,
+        1,
+    )
+    texts = [t for t, _ in base[:60]] + ["", "zzz qqq", "Mon téléphone ne charge plus, SAV !"]
+    for text, reference in zip(texts, model.probabilities(texts), strict=True):
+        (mine,) = model.score([text])
+        assert max(abs(mine.probs[r] - reference[r]) for r in reference) < 1e-6, text
+    assert model.similar("Mon téléphone ne charge plus", k=1)[0][1] == "after_sales_repairs"

@@ -209,7 +209,7 @@ def log_contact(
     if isinstance(case, ActionResult):
         return case
     errors: dict[str, str] = {}
-    must_confirm = confirmation_required(case, actor.team.consent.when_unknown)
+    must_confirm = confirmation_required(case, actor.team.consent.when_unknown, session)
     if must_confirm and not consent_checked:
         errors[CONSENT_CHECK_BLOCK] = t(actor.lang, "consent_check_needed")
     when = attempted_at or actor.now

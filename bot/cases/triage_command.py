@@ -235,6 +235,7 @@ def stats(
             session, now - team.fatigue.window.total, team.fatigue.threshold
         ),
         "load": storage.stats.load_per_owner(session),
+        "classifier": storage.stats.classifier_corrections(session, start, now),
     }
     return stats_message(figures, period, team, taxonomy)
 

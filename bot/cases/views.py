@@ -164,5 +164,27 @@ def stats_message(figures: dict[str, Any], period: Any, team: Any, taxonomy: Tax
         ),
         section_block("\n".join(team_lines)),
         section_block(f"*{t(lang, 'stats_load')}*\n{load}"),
+        section_block(
+            f"*{t(lang, 'stats_classifier')}*\n{_classifier_text(figures, taxonomy, lang)}"
+        ),
     ]
     return Message(text=t(lang, "stats_title", days=days), blocks=[b.to_dict() for b in blocks])
+
+
+def _classifier_text(figures: dict[str, Any], taxonomy: Taxonomy, lang: str) -> str:
+    """How often people corrected the classifier, and its precision per reason it gave."""
+    given: dict[str, tuple[int, int]] = figures.get("classifier") or {}
+    total = sum(n for n, _ in given.values())
+    if not total:
+        return t(lang, "stats_no_classified")
+    corrected = sum(c for _, c in given.values())
+    rate = t(lang, "stats_corrected", n=corrected, total=total, share=_share(corrected, total))
+    order = sorted(given.items(), key=lambda item: (-item[1][0], item[0]))[:12]
+    values = " · ".join(
+        f"{taxonomy.label(r, lang)} {_share(n - c, n)} ({n - c}/{n})" for r, (n, c) in order
+    )
+    return f"{rate}\n{t(lang, 'stats_precision', values=values)}"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "–"

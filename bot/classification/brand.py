@@ -33,6 +33,14 @@ _SWITCH = (
     r"pass[ée]e?s?\s+chez|parti(?:e|s)?\s+chez|partir\s+chez|souscrit\s+chez|venu(?:e)?\s+chez|chez)"
 )
 
+# A greeted addressee at the start: "Dear Vodafone," "Bonjour Orange :" (names capitalised).
+_GREETING_RE = re.compile(
+    r"^\s*(?i:hi|hello|hey|dear|bonjour|bonsoir|salut|cher|ch[eè]re)\s+"
+    r"[@＠]?[A-Z0-9][\w&'.-]*(?:\s+[A-Z][\w&'.-]*){0,2}\s*[,:!]"
+)
+# An @handle anywhere, with the switching phrase before it when there is one.
+_HANDLE_RE = re.compile(rf"(\b{_SWITCH}\s+)?(?<![\w.+-])[@＠]([^\W_][\w.-]*)", re.IGNORECASE)
+
 
 class BrandConfig(BaseModel):
     """`brand:` in the team's config: its own names and its competitors' (names, @handles,
@@ -87,8 +95,24 @@ _CACHE: dict[tuple[str, ...], re.Pattern[str] | None] = {}
 
 
 def neutralise(text: str, brand: BrandConfig | None) -> str:
-    """The text with the addressee and the team's own names taken out (a space each)."""
+    """The text with the addressee and the team's own names taken out (a space each).
+
+    Without config, the company a customer writes to is recognised by its form: a leading
+    `@Handle`, a greeting ("Dear Vodafone,"), or an `@handle` named outside a switching phrase
+    (the only way a message names an organisation so a machine can tell). A configured
+    competitor's handle, or one after "moving to", "parti chez"..., stays: it is a cue.
+    """
     text = _ADDRESSEE_RE.sub(" ", text or "", count=1)
+    text = _GREETING_RE.sub(" ", text, count=1)
+    if "@" in text or "＠" in text:
+        rivals = tuple(_core(c).lower() for c in brand.competitors) if brand is not None else ()
+
+        def addressee(match: re.Match[str]) -> str:
+            switching, handle = match.group(1), match.group(2).lower()
+            keep = switching or any(handle.startswith(r) for r in rivals if r)
+            return match.group(0) if keep else " "
+
+        text = _HANDLE_RE.sub(addressee, text)
     names = tuple(brand.names) if brand is not None else ()
     if not names:
         return text

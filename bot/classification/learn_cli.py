@@ -242,3 +242,36 @@ def learning_curve(
              "train_seconds": round(seconds, 2)}
         )  # fmt: skip
     return out
+
+
+def retired_reasons(database_url: str, taxonomy: Taxonomy) -> list[str]:
+    """`triage config check`: reasons that stored verdicts or examples use and the configured
+    taxonomy version lacks, one line each (stats and digests keep them, labelled retired)."""
+    import storage.learning
+    from storage.db import make_engine, make_sessionmaker
+
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            used = storage.learning.reasons_in_use(session)
+    except Exception as exc:  # no database yet, not migrated, unreachable: say so, go on
+        first = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        return [f"stored reasons not checked: cannot read the database ({first})"]
+    finally:
+        engine.dispose()
+    lines = []
+    for reason, (verdicts, examples) in sorted(used.items()):
+        if reason in taxonomy:
+            continue
+        counts = _count(verdicts, "verdict") + (
+            f", {_count(examples, 'example')}" if examples else ""
+        )
+        lines.append(
+            f"reason {reason} ({counts}) is not in taxonomy v{taxonomy.version}: "
+            f"stats keep it as '{taxonomy.label(reason)}'"
+        )
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -212,13 +212,16 @@ class OfflineClassifier:
         cleared: list[Hit] = []
         for m in self._models:
             hits: list[Hit] = []
-            for hit in find_hits(doc, m.terms):
+            # (Skipped when they cannot change anything: this loop is the per-verdict cost.)
+            for hit in find_hits(doc, m.terms) if m.terms else ():
                 (cleared if is_cleared(doc, hit, cleared_from) else hits).append(hit)
-            kw = score_hits(hits)
-            shared = doc_stems & m.example_stems
-            sim = min(_SIMILARITY_CAP, _SIMILARITY_SCALE * sum(self._idf[s] for s in shared))
+            kw = score_hits(hits) if hits else 0.0
             keyword_scores[m.reason_id] = kw
-            totals[m.reason_id] = kw + sim if kw > 0 else 0.0
+            totals[m.reason_id] = 0.0
+            if kw > 0:
+                shared = doc_stems & m.example_stems
+                sim = min(_SIMILARITY_CAP, _SIMILARITY_SCALE * sum(self._idf[s] for s in shared))
+                totals[m.reason_id] = kw + sim
             hits_by_reason[m.reason_id] = hits
 
         order = {rid: i for i, rid in enumerate(self.taxonomy.ids())}

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
+from bot.slack.i18n import t
+
 __all__ = [
     "DEFAULT_TAXONOMY_PATH",
     "OTHER_REASON_ID",
@@ -172,8 +174,11 @@ class Taxonomy(BaseModel):
     def label(self, reason_id: str, lang: str = "en") -> str:
         """The label of a reason in `lang`, falling back to English, then to the id itself."""
         reason = self.get(reason_id)
-        # Stored cases may carry ids from an older taxonomy version: show them, don't crash.
-        return reason.label(lang) if reason is not None else reason_id
+        # Stored cases may carry ids from an older taxonomy version: show them as retired,
+        # never drop or hide them (stats, digests and cards keep counting them).
+        if reason is None:
+            return t(_base_language(lang), "reason_retired", id=reason_id)
+        return reason.label(lang)
 
 
 def _base_language(lang: str | None) -> str:

@@ -167,7 +167,8 @@ def build(
             session, team.classification.review_threshold, LISTED
         ),
         chart=Chart(bounds[:-1], series),
-        labels={r: taxonomy.label(r, lang) for r in taxonomy.ids()},
+        # Reasons of an older taxonomy version stay in the digest, labelled as retired.
+        labels={r: taxonomy.label(r, lang) for r in (*taxonomy.ids(), *seen)},
     )
 
 

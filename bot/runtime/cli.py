@@ -10,7 +10,14 @@ import sys
 from collections.abc import Sequence
 
 from bot.runtime.clock import SystemClock
-from bot.runtime.settings import ConfigError, describe, load_settings, load_team_config
+from bot.runtime.settings import (
+    ConfigError,
+    TeamConfig,
+    describe,
+    load_settings,
+    load_team_config,
+    normalise_database_url,
+)
 
 log = logging.getLogger("triage")
 
@@ -178,7 +185,29 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return _fail(exc)
     print(f"{path}: OK\n{describe(team, SystemClock().now())}")
+    if team.connectors:  # the survey tools' webhook URLs (docs/connectors.md)
+        from bot.intake.connectors.config import describe as connectors
+
+        print("connectors:\n" + "\n".join(connectors(team.connectors, dict(os.environ))))
+    _check_stored_reasons(team)
     return 0
+
+
+def _check_stored_reasons(team: TeamConfig) -> None:
+    """Reasons the database at DATABASE_URL uses that the configured taxonomy lacks."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return
+    from bot.classification.learn_cli import retired_reasons
+    from bot.classification.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        taxonomy = load_taxonomy(team.taxonomy)
+    except TaxonomyError as exc:
+        print(f"triage: {exc}", file=sys.stderr)
+        return
+    for line in retired_reasons(normalise_database_url(url), taxonomy):
+        print(line)
 
 
 def _jobs(value: str) -> int:
@@ -381,10 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.classification import cli as cli_classify
     from bot.digests import cli as cli_digest
     from bot.intake import parse_cli
+    from bot.intake.connectors import cli as cli_connectors
 
     cli_classify.add_parsers(sub)  # classify, eval
     cli_digest.add_parsers(sub)  # digest --print
     parse_cli.add_parsers(sub)  # parse -, parse --explain
+    cli_connectors.add_parsers(sub)  # connectors test NAME FILE
     return parser
 
 

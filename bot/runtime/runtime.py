@@ -20,6 +20,7 @@ from bot.classification.offline import OfflineClassifier
 from bot.classification.taxonomy import Taxonomy
 from bot.digests import service as digests
 from bot.intake import slack_messages as slack_intake
+from bot.intake.connectors import service as connectors
 from bot.runtime.background import BackgroundWorker, RequestActivity
 from bot.runtime.clock import Clock
 from bot.runtime.settings import Settings
@@ -83,6 +84,10 @@ class Runtime:
             self.clock,
             lease=self.lease or slack_intake.LEASE,
         )
+        if self.settings.team.connectors:  # survey responses to fetch (SurveyMonkey)
+            done += connectors.process_fetches(
+                self.factory, self.classifier, self.settings, self.clock
+            )
         done += reminders.sweep(
             self.factory,
             self.settings.team,

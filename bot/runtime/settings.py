@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +25,9 @@ from pydantic import (
 
 from bot.cases.business_time import BusinessHours, HolidayCalendar
 from bot.classification.brand import ClassifierTeamSettings
+from bot.intake.connectors.config import Connectors, env_names
+from bot.runtime.classification_settings import ClassificationConfig
+from bot.runtime.classification_settings import ModelPrice as ModelPrice  # re-exported
 from bot.runtime.cron import CronError, cron_trigger
 from bot.runtime.durations import Duration, parse_duration
 from bot.runtime.intake_settings import ConsentConfig, IntakeConfig
@@ -177,25 +180,6 @@ class Policy(BaseModel):
         if is_manager and self.snooze.managers_may_extend:
             return None
         return self.snooze.max
-
-
-class ModelPrice(BaseModel):
-    """What one model costs, in US dollars per million tokens."""
-
-    model_config = ConfigDict(extra="forbid")
-    input_per_million: float = Field(ge=0)
-    output_per_million: float = Field(ge=0)
-
-
-class ClassificationConfig(BaseModel):
-    """How verdicts are classified."""
-
-    model_config = ConfigDict(extra="forbid")
-    review_threshold: float = Field(default=0.45, ge=0, le=1)
-    llm_timeout_seconds: float = Field(default=20, gt=0)
-    llm_max_retries: int = Field(default=2, ge=0, le=10)
-    max_concurrency: int = Field(default=4, ge=1, le=64)
-    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
 class FatigueConfig(BaseModel):
@@ -379,6 +363,7 @@ class TeamConfig(ClassifierTeamSettings):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    connectors: Connectors = Field(default_factory=dict)  # survey tools' webhooks (issue 20)
     digests: list[DigestConfig] = Field(default_factory=list)  # optional: scheduled digests
     _hours_cache: tuple[tuple[Any, ...], BusinessHours] | None = PrivateAttr(default=None)
 
@@ -527,6 +512,7 @@ class Settings:
     webhook_secret: str | None
     port: int
     team: TeamConfig
+    secrets: dict[str, str] = field(default_factory=dict)  # connectors' secret_env values
 
     def require_slack(self) -> None:
         """Check the Slack settings `serve` needs; raise ConfigError naming the first bad one."""
@@ -604,6 +590,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         webhook_secret=get("WEBHOOK_SECRET"),
         port=port,
         team=team,
+        secrets={n: v for n in env_names(team.connectors) if (v := get(n))},
     )
 
 

@@ -23,6 +23,7 @@ _SENT_FROM = re.compile(
     r"^\s*(sent from my|envoye de mon|envoye depuis|get outlook for|telecharger outlook)\b"
 )
 _SIGNATURE = re.compile(r"^\s*--\s*$")
+_RULE = re.compile(r"^\s*_{10,}\s*$")  # Outlook's line above a quoted message's headers
 _DISPLAY_NAME = re.compile(r"^\s*\"?([^<\"@]+?)\"?\s*<[^>]+>")
 
 
@@ -41,6 +42,48 @@ def header(line: str) -> tuple[str, str] | None:
     return match.group(1), raw_value
 
 
+_FROM_KEYS = frozenset({"from", "de", "expediteur", "reply-to", "repondre a"})
+_TO_KEYS = frozenset({"to", "a", "cc", "bcc", "cci", "destinataire", "destinataires"})
+_SUBJECT_KEYS = frozenset({"subject", "objet", "sujet"})
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def header_scan(line: str, forwarder: bool, staff: set[str]) -> str:
+    """The part of a metadata line read for customer references: a Subject, the original
+    sender, a link's text. Recipients' and the forwarder's addresses go into `staff`."""
+    found = header(line)
+    if found is None:
+        return "" if forward_marker(line) else line
+    key, value = found
+    if key in _TO_KEYS or (key in _FROM_KEYS and forwarder):
+        staff.update(a.lower() for a in _ADDRESS.findall(value))
+        return ""
+    if key in _FROM_KEYS:
+        return " ".join(_ADDRESS.findall(value))
+    return value if key in _SUBJECT_KEYS else ""
+
+
+# Role mailboxes (a survey tool's sender, a team's inbox) are never a customer.
+_ROLE = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|notifications?|notify|alerts?|surveys?|feedback|support"
+    r"|hello|info|contact|service[._-]?clients?|customer[._-]?(?:care|service|relations)"
+    r"|complaints?|reclamations?|relations?|qualite|quality|team|equipe|admin|mailer-daemon"
+    r"|bounces?|postmaster|sav|retention|fidelisation|boutique|shop|store|sales|ventes?"
+    r"|billing|facturation|accounts?|care|help|helpdesk|service)(?:[._+-].*)?$"
+)
+
+
+def is_staff_address(address: str, staff: set[str]) -> bool:
+    """True for the company's or a tool's address: a recipient's or the forwarder's, one on
+    their domains, a role mailbox, or a Slack channel's email address."""
+    local, _, domain = address.lower().partition("@")
+    if address.lower() in staff or domain.endswith("slack.com"):
+        return True
+    if any(domain == s.partition("@")[2] for s in staff):
+        return True
+    return _ROLE.match(local) is not None
+
+
 def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]:
     """Which lines are email metadata; the index of the first forwarded-message marker; and the
     sender's display name when a `From:` header gives one (a possible source)."""
@@ -48,32 +91,37 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
     marker: int | None = None
     sender: str | None = None
     in_headers = True  # a pasted email starts with its headers
+    after_marker = False
     signature = False
     for i, line in enumerate(lines):
         folded = fold(line)
         if signature:
             meta[i] = True
             continue
-        if not folded:
-            in_headers = False
+        if not folded.strip("> "):
+            in_headers = after_marker  # a blank line may follow "Begin forwarded message:"
             continue
-        if forward_marker(line):
+        after_marker = False
+        if forward_marker(line) or _RULE.match(line):
             meta[i] = True
             marker = i if marker is None else marker
-            in_headers = True
+            in_headers = after_marker = True
             continue
         found = header(line)
         if found and (in_headers or found[0] in ("from", "de", "subject", "objet", "sent")):
             key, value = found
-            if key in ("le", "a", "de", "date") and not in_headers:
+            if key in ("le", "a", "de", "date") and not in_headers and "@" not in value:
                 continue  # "De: ..." outside a header block may be a sentence
+            in_headers = True
             meta[i] = True
             if key in ("from", "de", "expediteur") and sender is None:
                 name = _DISPLAY_NAME.match(value)
                 sender = name.group(1).strip() if name else None
             continue
         in_headers = False
-        if _WROTE.match(folded) or _SENT_FROM.match(folded):
+        if _WROTE.match(folded):
+            meta[i] = signature = True  # the quoted message below it is the company's own
+        elif _SENT_FROM.match(folded):
             meta[i] = True
         elif _SIGNATURE.match(line):
             meta[i] = signature = True

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.intake.parsing.vocabulary import LabelMatch
 
 MAX_VERBATIM_CHARS = 20_000
+# Marks a line that says where a message came from (a block's context line, an attachment's
+# author or footer, a header block): read for references and fields, never the verbatim.
+META_MARK = "\ue000"
 
 
 def _fold_char(code: int) -> str:
@@ -18,6 +26,10 @@ _TABLE = {code: _fold_char(code) for code in range(0xC0, 0x250)}
 _TABLE.update({0x2019: "'", 0x2018: "'", 0xA0: " ", 0x202F: " ", 0x2009: " "})
 
 
+# Combining marks left by NFKD (accents on letters outside the table above).
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(value: str) -> str:
     """Lowercase ASCII fold, so `Téléphone` and `telephone` match (apostrophes become ')."""
     if value.isascii():
@@ -25,8 +37,7 @@ def fold(value: str) -> str:
     value = value.translate(_TABLE)
     if value.isascii():
         return value.lower().strip()
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", value)).lower().strip()
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class ParsedVerdict:
     `consent` is three-valued: True (stated yes), False (a refusal somewhere), None (not said).
     `unparsed` holds the label lines the parser saw but could not read, `labels` the label lines
     it read, as (label, field) pairs: both are shown to the person who forwarded the message.
+    `answers` keeps each free-text answer with its question, in order; `text` holds the answers.
     """
 
     text: str
@@ -62,3 +74,22 @@ class ParsedVerdict:
     refs: tuple[CustomerRef, ...] = ()
     unparsed: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    answers: tuple[tuple[str, str], ...] = ()  # (question, answer) per free-text answer
+
+
+@dataclass
+class Item:
+    """One piece of a message: a labelled answer, a line of prose, or metadata."""
+
+    kind: (
+        str  # "field" (a label the vocabulary knows), "answer" (an unknown label), "prose", "meta"
+    )
+    value: str
+    label: str = ""
+    match: LabelMatch | None = None
+    line: str = ""  # the original line, for prose and for the lines it did not understand
+    block: int = 0  # items of one paragraph share a block number
+    own_line: bool = False  # the label stood on its own line, the answer below it
+    context: bool = False  # from a context/header/footer line: fields read, never the verbatim
+    scan: str = ""  # for metadata: the part read for references (a Subject, the sender)
+    quoted: bool = False  # a `> ` line: someone sharing another person's words

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from bot.intake.parsing.values import find_date
-from bot.intake.parsing.vocabulary import Vocabulary
+from bot.intake.parsing.vocabulary import WORD, Vocabulary
 
 _INLINE_SCORE = re.compile(
     r"\b(NPS|CSAT|score|note)\s*(?:score)?\s*(?:of|de|:|=)?\s*(\d{1,2})(?:\s*/\s*(\d{1,2}))?\b",
@@ -19,9 +19,10 @@ _SOURCE = re.compile(
 
 def consent(folded: str, vocabulary: Vocabulary) -> bool | None:
     """False when the prose refuses contact or forwarding anywhere; True when it agrees; None."""
-    if vocabulary.prose["consent_no"].search(folded):
+    tokens = frozenset(WORD.findall(folded))
+    if vocabulary.cue("consent_no", folded, tokens):
         return False
-    if vocabulary.prose["consent_yes"].search(folded):
+    if vocabulary.cue("consent_yes", folded, tokens):
         return True
     return None
 
@@ -46,10 +47,11 @@ def status(folded: str, vocabulary: Vocabulary) -> tuple[str | None, str | None]
 
 def channel(folded: str, vocabulary: Vocabulary) -> str | None:
     """The survey's channel when the prose names exactly one."""
+    tokens = frozenset(WORD.findall(folded))
     found = {
         name
         for name in ("phone", "web", "email", "chat", "sms", "store")
-        if vocabulary.prose[f"channel_{name}"].search(folded)
+        if vocabulary.cue(f"channel_{name}", folded, tokens)
     }
     return found.pop() if len(found) == 1 else None  # two different cues: leave it unknown
 

@@ -7,11 +7,26 @@ import re
 
 import bot.intake.parsing.prose as prose
 import bot.intake.parsing.values as values
+from bot.intake.parsing.emails import is_staff_address
 from bot.intake.parsing.model import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict, fold
-from bot.intake.parsing.references import find_refs, refs_in_value
+from bot.intake.parsing.references import EMAIL_PATTERN, find_refs, refs_in_value
 from bot.intake.parsing.shapes import Item, slack_to_plain, split_items
-from bot.intake.parsing.vocabulary import Vocabulary, load_vocabulary
+from bot.intake.parsing.vocabulary import Vocabulary, load_vocabulary, words
 
+_CUSTOMER_WORDS = frozenset(
+    {
+        "customer",
+        "client",
+        "cliente",
+        "abonne",
+        "abonnee",
+        "member",
+        "subscriber",
+        "account",
+        "compte",
+    }
+)
+_REF_ORDER = {"account": 0, "email": 1, "phone": 2}
 _PROSE_WORDS = 3  # an unknown label's answer of this many words is the customer's, not a code
 
 
@@ -20,6 +35,7 @@ class _Read:
 
     def __init__(self) -> None:
         self.refs: list[CustomerRef] = []
+        self.customer_refs: list[CustomerRef] = []  # given under a customer/client label
         self.consents: list[bool] = []
         self.status: str | None = None
         self.churned_on: str | None = None
@@ -28,15 +44,17 @@ class _Read:
         self.source: str | None = None
         self.answers: list[Item] = []  # free-text answers, in order
         self.unparsed: list[str] = []
+        self.tails: list[str] = []  # prose that followed a short answer on its line
+        self.tails_seen: list[str] = []  # answers read as prose: scanned for a refusal
         self.labels: list[tuple[str, str]] = []
 
 
 _EMPTY = re.compile(
     r"^[\s(<\[]*(?:no answer|not answered|sans reponse|pas de reponse|null|none|n/?a|nan|empty"
-    r"|vide|non renseigne|-+|/|skipped|not asked|non demande|\.+)[\s)>\]]*$"
+    r"|vide|non renseigne|-+|/|skipped|not asked|non demande|\.+)[\s.)>\]]*$"
 )
-_BOXES = "☐☑☒✅❌✓✔□■"
-_CHECKED = "☑☒✅✓✔■"
+_BOX = re.compile(r"^\s*(\[\s?\]|\[[xX✓✔]\]|\(\s?\)|\([xX]\)|[☐☑☒✅❌✓✔□■])\s*")
+_CHECKED = "☑☒✅✓✔■xX"
 _LETTER_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
@@ -44,19 +62,47 @@ def _is_prose(value: str) -> bool:
     return len(_LETTER_WORD.findall(value)) >= _PROSE_WORDS
 
 
+_TAIL = re.compile(r"(?<=[\w)»\"”])(?:[.,;!]\s+|\s+[-–—]\s+)(?=\S)")
+
+
 def _read_field(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -> bool:
-    """Fill the field an item names; False when its value does not read as that field."""
+    """Fill the field an item names; False when its value does not read as that field. A
+    short answer followed by prose (`52290418, ancienne abonnée...`, `2. Réseau inexistant`,
+    `Yes by email. Not by phone please.`) is read from its head; the prose is kept as prose."""
+    assert item.match is not None
+    field = item.match.field
+    if field not in ("text", "meta", "source"):
+        cut = _TAIL.search(item.value)
+        if cut is not None and _is_prose(item.value[cut.end() :]):
+            head = Item(item.kind, item.value[: cut.start()], item.label, item.match)
+            if _read_value(head, read, country, vocabulary):
+                read.tails.append(item.value[cut.end() :].strip())
+                return True
+    return _read_value(item, read, country, vocabulary)
+
+
+def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -> bool:
     assert item.match is not None
     field, value = item.match.field, item.value
+    if field == "meta":
+        return True  # a survey's own detail (response id, timestamp): read, and set aside
     if field == "text":
         if not value.strip():
             return False
         read.answers.append(item)
         return True
     if field == "consent":
+        # "Yes, but not by phone": a refusal after a yes wins (only a sentence can say it).
+        if " " in value.strip() and prose.consent(fold(value), vocabulary) is False:
+            read.consents.append(False)  # "Yes, but not by phone": a refusal wins
+            return True
         answer = values.yes_no(value, vocabulary)
         if answer is None:
-            answer = prose.consent(fold(value), vocabulary)
+            # No yes/no: the label may itself say it ("she does not want a call back:"),
+            # and an unclear answer to "Do not contact" is read the safe way.
+            answer = prose.consent(fold(f"{item.label}\n{value}"), vocabulary)
+            if answer is None and item.match.negated:
+                answer = False
         elif item.match.negated:
             answer = not answer
         if answer is None and values.NEGATION.search(fold(value)):
@@ -87,6 +133,8 @@ def _read_field(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
         return True
     if field == "ref":
         found = refs_in_value(value, country)
+        if _CUSTOMER_WORDS.intersection(words(item.label)):
+            read.customer_refs.extend(r for r in found if r not in read.customer_refs)
         read.refs.extend(r for r in found if r not in read.refs)
         return bool(found)
     if field == "channel":
@@ -104,86 +152,148 @@ def _read_field(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
 
 
 def _verbatim(read: _Read, loose: list[Item], preface: list[Item]) -> str:
-    """The customer's words: the free-text answers (each with its question when there are
-    several), the prose among the answers, else the prose before them."""
-    parts: list[tuple[int, str]] = []
-    several = len(read.answers) > 1
-    for n, item in enumerate(read.answers):
-        if item.match is None:
-            text = item.line.strip() if not item.own_line else f"{item.label}\n{item.value}"
-        elif several:
-            text = f"{item.label.strip('*_ ')}\n{item.value}"
-        else:
-            text = item.value
-        parts.append((n, text))
-    body = [item.value for item in loose]
+    """The customer's words: the free-text answers in order (their questions are kept apart,
+    in `ParsedVerdict.answers`), the prose among the answers, else the prose before them."""
+    parts = [
+        item.value if item.match is not None or item.own_line else item.line.strip()
+        for item in read.answers
+    ]
+    body = [item.value for item in loose] + read.tails
     if not parts and not body:
         body = [item.value for item in preface]
-    chunks = [text for _, text in parts] + (["\n".join(body)] if body else [])
+        quoted = [item.value for item in preface if item.quoted]
+        if quoted:
+            body = quoted  # a person sharing the customer's words quotes them
+    elif not parts and any(item.quoted for item in loose):
+        body = [item.value for item in loose if item.quoted]
+    chunks = [*parts, "\n".join(body)] if body else parts
     text = "\n\n".join(c.strip() for c in chunks if c.strip())
     return text.strip('"“”«» \n')[:MAX_VERBATIM_CHARS]
 
 
+def _question_answers(read: _Read) -> tuple[tuple[str, str], ...]:
+    """Each free-text answer with its question, in order (empty question: none was given)."""
+    return tuple(
+        (item.label.strip("*_ ") if item.match is not None or item.own_line else "", item.value)
+        for item in read.answers
+    )
+
+
 def read_items(
-    items: list[Item], marker: int | None, sender: str | None, country: str, vocabulary: Vocabulary
+    items: list[Item],
+    marker: int | None,
+    sender: str | None,
+    country: str,
+    vocabulary: Vocabulary,
+    staff: set[str] | None = None,
 ) -> ParsedVerdict:
     """Read a message's items into a verdict."""
     read = _Read()
     loose: list[Item] = []
     preface: list[Item] = []
+    forwarded: list[Item] = []  # prose after a forwarded-message marker: the original's words
     seen_answer = False
     for index, item in enumerate(items):
-        if item.kind == "meta":
+        if item.kind in ("meta", "aside"):
+            continue
+        if item.context:
+            # A context line: its known fields count, its words are never the customer's.
+            field = item.match.field if item.kind == "field" and item.match else "text"
+            if field != "text" and _read_field(item, read, country, vocabulary):
+                read.labels.append((item.label, field))
             continue
         if item.kind in ("field", "answer") and _EMPTY.match(fold(item.value)):
             continue  # "(no answer)", "<null>": nothing was said
-        if item.kind == "prose" and item.value[:1] in _BOXES:
+        box = _BOX.match(item.value) if item.kind == "prose" else None
+        if box is not None:
             # A form's checkbox statement: "☐ J'accepte d'être recontacté(e)" is a refusal.
-            statement = vocabulary.match(item.value[1:])
+            statement = vocabulary.match(item.value[box.end() :])
             if statement is not None and statement.field == "consent":
-                read.consents.append((item.value[0] in _CHECKED) != statement.negated)
+                checked = any(c in _CHECKED for c in box.group(1))
+                read.consents.append(checked != statement.negated)
                 continue
         if item.kind == "prose":
             before_forward = marker is not None and index < marker
             (preface if before_forward or not seen_answer else loose).append(item)
+            if marker is not None and not before_forward:
+                forwarded.append(item)
             continue
         seen_answer = True
         if item.kind == "field" and _read_field(item, read, country, vocabulary):
             assert item.match is not None
-            read.labels.append((item.label, item.match.field))
+            if item.match.field != "meta":
+                read.labels.append((item.label, item.match.field))
             continue
-        if item.value and _is_prose(item.value):
+        # A question answered with a sentence is a free-text question, whatever word it uses
+        # ("Qu'est-ce qui justifie cette note ?"); a known field's label otherwise is not.
+        question = item.label.rstrip(" *_").endswith(("?", "？"))
+        known = item.kind == "field" and not question and not vocabulary.names(item.label, "text")
+        if item.value and _is_prose(item.value) and not known:
+            # An unknown label's long answer is the customer's; a known field's label
+            # ("Évaluation : Mauvaise, je ne suis pas satisfait") never holds the verbatim.
             read.answers.append(
                 Item("answer", item.value, item.label, None, item.line, item.block, item.own_line)
             )
+            read.tails_seen.append(item.value)
         elif item.value or item.kind == "field":
             read.unparsed.append(item.line.strip() or f"{item.label}: {item.value}")
-    text = _verbatim(read, loose, preface)
-    lines = (i.line if i.kind != "prose" else i.value for i in items if i.kind != "meta")
+    # A forwarder's note above the forwarded message is theirs, not the customer's.
+    text = _verbatim(read, loose, forwarded or preface)
+    lines = (
+        i.line if i.kind != "prose" else i.value for i in items if i.kind not in ("meta", "aside")
+    )
     everything = "\n".join(dict.fromkeys(lines))
     folded = fold(everything)
-    # A refusal anywhere wins: labelled, or in any prose of the message.
-    refusal = prose.consent(folded, vocabulary) is False
+    # A refusal anywhere wins: labelled, or in any prose of the message. Prose cues run on the
+    # words, not on label lines ("Consent to contact: not asked" says nothing).
+    words_only = fold(
+        "\n".join(
+            i.value
+            for i in items
+            if i.kind in ("prose", "answer", "aside")
+            or (i.match is not None and i.match.field == "text")
+        )
+        + "\n"
+        + "\n".join(read.tails + read.tails_seen)
+        + "\n"
+        # a sentence standing as a label ("she does not want a call back:") may refuse too
+        + "\n".join(
+            i.label for i in items if i.label and (i.match is None or i.match.field != "consent")
+        )
+    )
+    said = prose.consent(words_only, vocabulary)
+    refusal = said is False
     if False in read.consents or refusal:
         consent: bool | None = False
     elif read.consents:
         consent = True
     else:
-        consent = prose.consent(folded, vocabulary)
+        consent = said
     status, churned_on = read.status, read.churned_on
+    if status is None and churned_on is not None:
+        status = "former"  # a churn date says the customer left
     if status is None:
         status, prose_date = prose.status(folded, vocabulary)
         churned_on = churned_on or prose_date
     elif status == "former" and churned_on is None:
         churned_on = prose.status(folded, vocabulary)[1]
     refs = list(read.refs)
-    refs.extend(r for r in find_refs(everything, country) if r not in refs)
+    scanned = "\n".join(i.scan for i in items if i.kind == "meta" and i.scan)
+    refs.extend(r for r in find_refs(everything + "\n" + scanned, country) if r not in refs)
+    staff = staff or set()
+    refs = [r for r in refs if r.kind != "email" or not is_staff_address(r.value, staff)]
+    senders = EMAIL_PATTERN.findall(" ".join(i.scan for i in items if i.scan.count("@") == 1))
+    customer_wrote = any(not is_staff_address(a, staff) for a in senders)
+    # The customer's own reference first, then accounts, emails, phones.
+    refs.sort(key=lambda r: (r not in read.customer_refs, _REF_ORDER.get(r.kind, 3)))
     score = read.score or prose.score(everything)
     return ParsedVerdict(
         text=text,
         customer=refs[0] if refs else None,
         status=status,
-        channel=read.channel or prose.channel(folded, vocabulary),
+        channel=read.channel
+        or prose.channel(folded, vocabulary)
+        or ("email" if customer_wrote else None),
         score=score[0] if score else None,
         consent=consent,
         source=read.source or prose.source(everything) or sender,
@@ -192,6 +302,7 @@ def read_items(
         refs=tuple(refs),
         unparsed=tuple(read.unparsed),
         labels=tuple(read.labels),
+        answers=_question_answers(read),
     )
 
 
@@ -200,8 +311,8 @@ def parse_text(
 ) -> ParsedVerdict:
     """Parse a message written as plain text (Slack mrkdwn accepted)."""
     vocab = vocabulary or load_vocabulary()
-    items, marker, sender = split_items(raw[: MAX_VERBATIM_CHARS * 2], vocab)
-    return read_items(items, marker, sender, default_country, vocab)
+    items, marker, sender, staff = split_items(raw[: MAX_VERBATIM_CHARS * 2], vocab)
+    return read_items(items, marker, sender, default_country, vocab, staff)
 
 
 _SPACES = re.compile(r"[ \t]+")

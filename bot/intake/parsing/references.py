@@ -42,7 +42,9 @@ def normalise_ref(raw: str, default_country: str) -> CustomerRef | None:
             number = phonenumbers.parse(value, default_country)
         except phonenumbers.NumberParseException:
             number = None
-        if number is not None and phonenumbers.is_valid_number(number):
+        # A possible number written with its prefix (+ or a trunk 0) is a phone, even in a
+        # range the metadata does not list yet (new ranges, the regulator's fiction ranges).
+        if number is not None and _plausible(number, digits):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
             return CustomerRef("phone", e164)
     account = re.sub(r"\s+", "", value).upper()
@@ -69,11 +71,23 @@ def refs_in_value(raw: str, default_country: str) -> list[CustomerRef]:
     return [ref] if ref is not None else []
 
 
+def _plausible(number: phonenumbers.PhoneNumber, digits: str) -> bool:
+    if phonenumbers.is_valid_number(number):
+        return True
+    return digits[:1] in ("+", "0") and phonenumbers.is_possible_number(number)
+
+
 def _phones(text: str, default_country: str) -> list[CustomerRef]:
     if not _MAYBE_PHONE.search(text):
         return []  # the matcher is slow: run it only where a number may be
     found = []
-    for match in phonenumbers.PhoneNumberMatcher(text, default_country):
+    matcher = phonenumbers.PhoneNumberMatcher(
+        text, default_country, leniency=phonenumbers.Leniency.POSSIBLE
+    )
+    for match in matcher:
+        digits = re.sub(r"[\s.()-]", "", match.raw_string)
+        if not _plausible(match.number, digits):
+            continue
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         found.append(CustomerRef("phone", e164))
     return found

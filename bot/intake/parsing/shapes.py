@@ -5,13 +5,17 @@ a bold label or a question on its own line with the answer below, `Question? - a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from bot.intake.parsing.emails import mark_metadata
-from bot.intake.parsing.model import fold
+from bot.intake.parsing.cells import bare_field, csv_items, loosen_tight_labels, split_cells
+from bot.intake.parsing.emails import header_scan, mark_metadata
+from bot.intake.parsing.model import META_MARK, Item, fold
 from bot.intake.parsing.vocabulary import LabelMatch, Vocabulary, words
 
-_SLACK_LINK = re.compile(r"<(?:mailto:|tel:)?([^<>|]+)\|([^<>]+)>|<(?:mailto:|tel:)?([^<>|]+)>")
+# Slack's link syntax only: `<url|label>`, `<mailto:…>`, `<tel:…>`, `<https://…>`. Any other
+# `<…>` is the customer's own text (`</verdict>` included) and stays as written.
+_SLACK_LINK = re.compile(
+    r"<(?:mailto:|tel:)?([^<>|]+)\|([^<>]+)>|<(?:mailto:|tel:)([^<>|]+)>|<(https?://[^<>|\s]+)>"
+)
 _LINK_ONLY = re.compile(r"^[\s>*_•·-]*(?:<https?://[^<>]+>|https?://\S+)[\s*_.]*$")
 _TABLE_ROW = re.compile(r"^\s*\|?\s*([^|]{1,200}?)\s*\|\s*([^|]*?)\s*\|?\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]*-{3,}[\s:|-]*$")
@@ -28,14 +32,28 @@ _LABEL_AT = re.compile(
     r"(?:^|(?<=[|;·•\t])|(?<=[.,!] )|(?<=\s\s)|(?<= - )|(?<= – )|(?<= / ))\s*"
     r"(?P<label>[^\s:=|;·•][^:=|;·•\n]{0,60}?)\s*[:：=](?=\s|$)"
 )
+# Before an unknown label, a separator no sentence uses: "customer_id: A-1 · plan: fibre".
+_STRONG_SEPARATOR = re.compile(r"(?:[|;·•\t]|\s\s)\s*$")
+_LEADING_NUMBER = re.compile(r"^\s*(?:q(?:uestion)?\s*)?\d{1,2}[a-z]?\s*[.):-]\s+", re.I)
 _QUESTION_ANSWER = re.compile(r"^\s*(?P<label>[^?]{3,200}\?)\s*(?:[-–—:]\s*)?(?P<value>\S.*)$")
 _BOILERPLATE = re.compile(
     r"^\s*(?:new (?:response|submission|entry|answer|form response)s?\b|nouvelle? (?:reponse|soumission|entree)s?\b"
     r"|you (?:have|got|received) a new (?:response|submission)|vous avez (?:recu )?une nouvelle reponse"
     r"|view (?:response|submission|all responses|in|results)\b|voir (?:la reponse|les reponses|la soumission)\b"
     r"|(?:sent|powered|submitted) (?:via|by|with|from) |envoye (?:via|par|avec) |propulse par"
-    r"|respondent\b.*\bsubmitted\b|(?:hidden fields?|champs? caches?|metadata|metadonnees)\s*:?\s*$)"
+    r"|respondent\b.*\bsubmitted\b|(?:hidden fields?|champs? caches?|metadata|metadonnees"
+    r"|embedded data|donnees integrees|custom variables|variables personnalisees)\s*:?\s*$"
+    r"|you can edit this submission|vous pouvez modifier cette soumission"
+    r"|(?:view|see|open) (?:the )?(?:feedback|response|submission|conversation|ticket)\b"
+    r"|(?:afficher|voir|ouvrir) (?:la |le )?(?:soumission|reponse|conversation|ticket)\b)"
 )
+_BOILERPLATE_PREFIX = re.compile(
+    r"^\s*(?:new (?:response|submission|entry|answer)|nouvelle? (?:r[ée]ponse|soumission|entr[ée]e))"
+    r"[^:]{0,40}:\s+(?=\S.*[|;·•/]|\S.*\s{2})",
+    re.IGNORECASE,
+)
+# Cheap early exit: a line with no separator at all is never cut into cells.
+_MAY_HAVE_CELLS = re.compile(r"[|;·•]|\s/\s|\S\s{2,}\S|\t|[.!?]\s+\S|,\s")
 _GREETING = re.compile(
     r"^\s*(?:hi|hello|hey|dear|bonjour|bonsoir|salut|coucou|hi all|hello team|fyi|pour info|pfa)\b[^.!?]{0,40}[,.!:]?\s*$"
 )
@@ -45,26 +63,11 @@ _CLOSING = re.compile(
 )
 
 
-@dataclass
-class Item:
-    """One piece of a message: a labelled answer, a line of prose, or metadata."""
-
-    kind: (
-        str  # "field" (a label the vocabulary knows), "answer" (an unknown label), "prose", "meta"
-    )
-    value: str
-    label: str = ""
-    match: LabelMatch | None = None
-    line: str = ""  # the original line, for prose and for the lines it did not understand
-    block: int = 0  # items of one paragraph share a block number
-    own_line: bool = False  # the label stood on its own line, the answer below it
-
-
 def slack_to_plain(text: str) -> str:
     """Undo Slack's mrkdwn escaping and link syntax (`<mailto:a@b.c|a@b.c>` becomes `a@b.c`)."""
 
     def link(match: re.Match[str]) -> str:
-        return match.group(2) or match.group(3) or match.group(1)
+        return match.group(2) or match.group(3) or match.group(4) or match.group(1)
 
     return (
         _SLACK_LINK.sub(link, text).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
@@ -75,7 +78,11 @@ _DOUBLE_COLON = re.compile(r"\s*::\s*")
 _MARKED_COLON = re.compile(r"[*_]+\s*([:：])\s*[*_]+|([:：])[*_]+(?=\s|$)")
 
 
+_Q_NUMBER = re.compile(r"^(\s*)(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]\s+(?=\S)", re.I)
+
+
 def _clean_line(line: str) -> str:
+    line = _Q_NUMBER.sub(r"\1", line.replace("```", ""))
     line = _BULLET.sub("", _QUOTE.sub("", line)).rstrip()
     line = _DOUBLE_COLON.sub(": ", line)
     if "\t" in line and ":" not in line:
@@ -112,7 +119,8 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
     in_text = False  # inside a free-text answer, only other fields' labels split the line
     for found in _LABEL_AT.finditer(line):
         label = found.group("label").strip()
-        if ", " in label:
+        unnumbered = _LEADING_NUMBER.sub("", label)
+        if ", " in unnumbered or ". " in unnumbered:
             continue  # "Second survey, same story: ..." is a sentence, not a label
         match = _label_match(label, vocabulary)
         if not starts:
@@ -120,7 +128,9 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
                 if found.start() == 0:
                     return None  # a sentence with a colon, not a label
                 continue
-        elif match is None or (in_text and match.field == "text"):
+        elif in_text and (match is None or match.field == "text"):
+            continue  # inside a free-text answer, only another field's label splits it
+        elif match is None and not _STRONG_SEPARATOR.search(line[: found.start()]):
             continue
         starts.append((found.start(), found.end(), label, match))
         in_text = match is not None and match.field == "text"
@@ -147,15 +157,23 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
     return items
 
 
-def split_items(text: str, vocabulary: Vocabulary) -> tuple[list[Item], int | None, str | None]:
+def split_items(
+    text: str, vocabulary: Vocabulary
+) -> tuple[list[Item], int | None, str | None, set[str]]:
     """A message's items in order; the index of the first item after a forwarded-message marker
-    (None without one); and the email sender's display name, if any."""
-    raw_lines = text.splitlines()
+    (None without one); the email sender's display name, if any; and the addresses that are
+    the company's or its staff's (recipients, the forwarder), never a customer reference."""
+    raw_lines = _pair_questions(text.splitlines())
+    context_lines = [line[1:] for line in raw_lines if line.startswith(META_MARK)]
+    if context_lines:
+        raw_lines = ["" if line.startswith(META_MARK) else line for line in raw_lines]
     meta, marker_line, sender = mark_metadata([slack_to_plain(line) for line in raw_lines])
     items: list[Item] = []
+    staff: set[str] = set()
     marker_item: int | None = None
     block = 0
     pending: Item | None = None  # a label on its own line, waiting for its answer
+    skip_next = False  # the line was read with the one before it (a CSV row)
     for index, raw in enumerate(raw_lines):
         if marker_line is not None and index == marker_line:
             marker_item = len(items)
@@ -163,7 +181,9 @@ def split_items(text: str, vocabulary: Vocabulary) -> tuple[list[Item], int | No
             if pending is not None and pending.value:
                 items.append(pending)
             pending = None
-            items.append(Item("meta", raw.strip(), line=raw, block=block))
+            forwarder = marker_line is not None and index < marker_line
+            scan = header_scan(slack_to_plain(raw), forwarder, staff)
+            items.append(Item("meta", raw.strip(), line=raw, block=block, scan=scan))
             continue
         line = _clean_line(slack_to_plain(raw))
         if not line.strip():
@@ -172,10 +192,25 @@ def split_items(text: str, vocabulary: Vocabulary) -> tuple[list[Item], int | No
                 pending = None
             block += 1
             continue
+        if skip_next:
+            skip_next = False
+            continue
+        prefix = _BOILERPLATE_PREFIX.match(line)
+        if prefix:  # "New response: client 123 · note 4 · ..." holds fields after its title
+            line = line[prefix.end() :]
         folded = fold(line)
-        if _BOILERPLATE.match(folded):
+        if _BOILERPLATE.match(folded.strip("*_ ")):
             items.append(Item("meta", line.strip(), line=line, block=block))
             continue
+        if index + 1 < len(raw_lines) and (line.count(",") >= 2 or line.count(";") >= 2):
+            rows = csv_items(
+                line, _clean_line(slack_to_plain(raw_lines[index + 1])), vocabulary, block
+            )
+            if rows is not None:
+                items.extend(rows)
+                skip_next = True
+                continue
+        line = loosen_tight_labels(line, vocabulary) if ":" in line else line
         own = _own_line_label(line, vocabulary)
         if own is not None:
             if pending is not None and pending.value:
@@ -192,6 +227,15 @@ def split_items(text: str, vocabulary: Vocabulary) -> tuple[list[Item], int | No
             parsed: list[Item] | None = _kv_items(line, vocabulary, block)
         else:
             parsed = _segments(line, vocabulary, block) or _question(line, vocabulary, block)
+        if len(line) < 1000 and _MAY_HAVE_CELLS.search(line):
+            cells = split_cells(line, vocabulary, block, _segments)
+            if cells is not None and _fields(cells) > _fields(parsed):
+                parsed = cells
+        elif parsed is None and len(line) < 200:
+            bare = bare_field(line, vocabulary, block)
+            parsed = (
+                [bare] if bare is not None and bare.match and bare.match.field != "text" else None
+            )
         if pending is not None:
             if parsed is None or all(i.kind == "prose" for i in parsed):
                 pending.value = (pending.value + "\n" + line.strip()).strip()
@@ -203,13 +247,56 @@ def split_items(text: str, vocabulary: Vocabulary) -> tuple[list[Item], int | No
         if parsed is None:
             kind = "prose"
             if _GREETING.match(folded) or _CLOSING.match(folded):
-                kind = "meta"
-            items.append(Item(kind, line.strip(), line=line, block=block))
+                kind = "aside"  # never the verbatim; still read for a refusal
+            quoted = _QUOTE.match(raw.replace("&gt;", ">")) is not None
+            items.append(Item(kind, line.strip(), line=line, block=block, quoted=quoted))
         else:
             items.extend(parsed)
     if pending is not None and pending.value:
         items.append(pending)
-    return items, marker_item, sender
+    for line in context_lines:
+        items.extend(_context_items(line, vocabulary))
+    return items, marker_item, sender, staff
+
+
+_PAIR_QUESTION = re.compile(r"^\s*[*_]*(?:question|q)\s*\d*[*_]*\s*[:：]\s*(?P<text>\S.*)$", re.I)
+_PAIR_ANSWER = re.compile(
+    r"^\s*[*_]*(?:answer|r[ée]ponse|a)\s*\d*[*_]*\s*[:：]\s*(?P<text>.*)$", re.I
+)
+
+
+def _pair_questions(lines: list[str]) -> list[str]:
+    """`Question: Why are you leaving?` then `Answer: Too expensive` as the question on its own
+    line (a label) and the answer below it."""
+    if not any(_PAIR_QUESTION.match(line) for line in lines):
+        return lines
+    out: list[str] = []
+    for n, line in enumerate(lines):
+        question = _PAIR_QUESTION.match(line)
+        answer = _PAIR_ANSWER.match(lines[n + 1]) if n + 1 < len(lines) else None
+        if question and answer:
+            out.append(f"*{question.group('text').strip(' *_')}*")
+        elif n > 0 and _PAIR_ANSWER.match(line) and _PAIR_QUESTION.match(lines[n - 1]):
+            out.append(_PAIR_ANSWER.match(line).group("text"))  # type: ignore[union-attr]
+        else:
+            out.append(line)
+    return out
+
+
+def _fields(items: list[Item] | None) -> int:
+    return sum(1 for i in items or () if i.kind == "field")
+
+
+def _context_items(raw: str, vocabulary: Vocabulary) -> list[Item]:
+    """A context line's items (`Submitted 2026-05-13 · Response ID: w4Jz9e`), all marked as
+    context: its known fields are read, the rest only scanned for references."""
+    line = _clean_line(slack_to_plain(raw))
+    if not line.strip():
+        return []
+    parsed = _segments(line, vocabulary, -1) or [Item("prose", line.strip(), line=line, block=-1)]
+    for item in parsed:
+        item.context = True
+    return parsed
 
 
 def _own_line_label(line: str, vocabulary: Vocabulary) -> tuple[str, LabelMatch | None] | None:
@@ -224,6 +311,8 @@ def _own_line_label(line: str, vocabulary: Vocabulary) -> tuple[str, LabelMatch 
     if question:
         label = question.group("label").rstrip(":：").strip()
         match = _label_match(label, vocabulary)
+        if ", " in label:
+            return None  # "Client 123, consent yes, says:" is a sentence introducing a quote
         if match is not None or label.endswith(("?", "？")) or len(words(label)) <= 6:
             return label, match
     return None

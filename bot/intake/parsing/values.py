@@ -67,7 +67,7 @@ def channel(value: str, vocabulary: Vocabulary) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-_SCORE = re.compile(r"^\s*[*_\"'(\[]*(\d{1,2})(?:[.,]0)?\s*(?:(?:/|out of|sur)\s*(\d{1,2}))?")
+_SCORE = re.compile(r"^\s*[*_\"'(\[«“]*\s*(\d{1,2})(?:[.,]0)?\s*(?:(?:/|out of|sur)\s*(\d{1,2}))?")
 _STARS = re.compile(r"^\s*([★⭐]{1,5})")
 
 

@@ -20,7 +20,7 @@ from bot.intake.parsing.model import fold
 
 DEFAULT_VOCABULARY_PATH = Path(__file__).resolve().parents[3] / "prompts" / "fields.yaml"
 # Fields in priority order: on a tie, the first wins (a consent question is never a comment).
-FIELDS = ("consent", "churned_on", "status", "ref", "channel", "score", "source", "text")
+FIELDS = ("consent", "churned_on", "status", "ref", "channel", "score", "source", "text", "meta")
 CHANNELS = ("web", "phone", "email", "chat", "sms", "store")
 PROSE_KEYS = (
     "consent_no",
@@ -82,7 +82,7 @@ class VocabularyFile(BaseModel):
         unknown = sorted(set(value) - set(FIELDS))
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}; use {', '.join(FIELDS)}")
-        missing = [name for name in FIELDS if name not in value]
+        missing = [name for name in FIELDS if name not in value and name != "meta"]
         if missing:
             raise ValueError(f"field {missing[0]!r} is missing")
         return value
@@ -108,9 +108,15 @@ _NUMBERING = re.compile(
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
 def words(label: str) -> list[str]:
-    """A label's words: folded, without markup, emoji, numbering or punctuation."""
+    """A label's words: folded, without markup, emoji, numbering or punctuation; `NumClient`
+    and `customer_id` are two words each."""
     text = _NUMBERING.sub("", _MARKUP.sub(" ", label).strip(" \t•·-–—:"))
+    if not text.isupper():
+        text = _CAMEL.sub(" ", text)
     return [w.strip("'") for w in _NON_WORD.split(fold(text)) if w.strip("'")]
 
 
@@ -132,6 +138,8 @@ class Vocabulary:
         # (field, tokens, negated, yes_means) for every phrase, indexed by each of its words.
         self._phrases: list[tuple[str, tuple[str, ...], bool, str | None]] = []
         for name in FIELDS:
+            if name not in data.fields:
+                continue  # `meta` is optional
             spec = data.fields[name]
             groups: list[tuple[Phrases, bool, str | None]] = [
                 (spec.negated_labels, True, None),
@@ -141,7 +149,7 @@ class Vocabulary:
             ]
             for phrases, negated, yes_means in groups:
                 for phrase in (p for ps in phrases.values() for p in ps):
-                    tokens = tuple(self._content(words(phrase)))
+                    tokens = tuple(stem(w) for w in self._content(words(phrase)))
                     if tokens:
                         self._phrases.append((name, tokens, negated, yes_means))
         self.exact: dict[str, set[int]] = {}
@@ -161,7 +169,33 @@ class Vocabulary:
             key: re.compile("|".join(f"(?:{p})" for p in data.prose.get(key) or ["(?!x)x"]))
             for key in PROSE_KEYS
         }
+        # Each cue with the words one of which it cannot match without: a substring test
+        # (fast, in C) decides whether the regular expression is worth running at all.
+        self._cues = {
+            key: [(_anchors(p), re.compile(p)) for p in data.prose.get(key) or []]
+            for key in PROSE_KEYS
+        }
         self.match = lru_cache(maxsize=4096)(self._match)
+
+    def cue(self, key: str, folded: str, tokens: frozenset[str] | None = None) -> bool:
+        """Whether any prose cue of `key` is in the folded text; `tokens` (the text's words)
+        lets a cue whose first words are absent be skipped without running it."""
+        tokens = tokens if tokens is not None else frozenset(WORD.findall(folded))
+        for anchors, pattern in self._cues[key]:
+            if anchors is not None and anchors.isdisjoint(tokens):
+                continue
+            if pattern.search(folded):
+                return True
+        return False
+
+    def names(self, label: str, field: str) -> bool:
+        """Whether some phrase of `field` is in the label (not only the best-ranked one):
+        `Customer Comments` names the customer and a comment."""
+        tokens = self._content(words(label))
+        return any(
+            name == field and all(_has(tokens, w) for w in phrase)
+            for name, phrase, _, _ in self._phrases
+        )
 
     def _content(self, tokens: list[str]) -> list[str]:
         return [t for t in tokens if t not in self.stop]
@@ -176,13 +210,20 @@ class Vocabulary:
             candidates |= self.exact.get(token, set())
             for end in range(4, len(token) + 1):
                 candidates |= self.prefix.get(token[:end], set())
-        best: tuple[tuple[int, int, int], int] | None = None
+        best: tuple[tuple[int, int, int, int, int], int] | None = None
         for index in candidates:
-            name, phrase, negated, _ = self._phrases[index]
+            name, phrase, negated, yes_means = self._phrases[index]
             if all(_has(tokens, word) for word in phrase):
                 # More words matched first; then a negated phrase ("do not contact" over
-                # "contact"); then the field listed first.
-                rank = (len(phrase), int(negated), -FIELDS.index(name))
+                # "contact"), a yes/no question ("still a customer?"); then the field
+                # listed first; then the first phrase (the order of the file, not of a set).
+                rank = (
+                    len(phrase),
+                    int(negated),
+                    int(yes_means is not None),
+                    -FIELDS.index(name),
+                    -index,
+                )
                 if best is None or rank > best[0]:
                     best = (rank, index)
         if best is None:
@@ -191,10 +232,33 @@ class Vocabulary:
         return LabelMatch(name, negated, yes_means)
 
 
+_LEAD_GROUP = re.compile(r"^\\b\(((?:[a-z0-9' -]+\|)*[a-z0-9' -]+)\)(?= |'|-|\\b|\\s|$)")
+_LEAD_WORD = re.compile(r"^\\b([a-z0-9]+)(?= |'|-|\\b|\\s|$)")
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def _anchors(pattern: str) -> frozenset[str] | None:
+    """The whole words a cue starts with, one of which must be in a text it matches; None
+    when the pattern does not start with plain whole words (then it always runs)."""
+    group = _LEAD_GROUP.match(pattern)
+    if group:
+        heads = [WORD.match(alt.strip()) for alt in group.group(1).split("|")]
+        if all(heads):
+            return frozenset(h.group(0) for h in heads if h)
+        return None
+    word = _LEAD_WORD.match(pattern)
+    return frozenset({word.group(1)}) if word else None
+
+
 def _has(tokens: list[str], word: str) -> bool:
     if len(word) < 4:
         return word in tokens
     return any(t.startswith(word) for t in tokens)
+
+
+def stem(word: str) -> str:
+    """A phrase word as a prefix: `share` also matches `sharing`, `rappele` `rappeler`."""
+    return word[:-1] if len(word) >= 5 and word.endswith("e") else word
 
 
 _VALUE_TRIM = " \t.!;,*_\"'“”«»()[]"

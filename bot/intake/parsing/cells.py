@@ -1,0 +1,153 @@
+"""Lines that hold several fields: one-line summaries cut by `.` `;` `|` `·` ` / ` or two
+spaces, labels with no colon (`Recontact non`, `NPS 4`), `Label:value, Label:value` (a form's
+`pretty` string), and a CSV header with its row. Each piece becomes an item."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+
+import bot.intake.parsing.values as values
+from bot.intake.parsing.model import Item
+from bot.intake.parsing.references import refs_in_value
+from bot.intake.parsing.vocabulary import LabelMatch, Vocabulary, words
+
+Segments = Callable[[str, Vocabulary, int], "list[Item] | None"]
+
+# Separators of a one-line summary, strongest first.
+_SEPARATORS = (
+    re.compile(r"\s+\|\s+|\s*\|\s*(?=\S)"),
+    re.compile(r"\s*;\s+|;(?=\S)"),
+    re.compile(r"\s+[·•]\s+"),
+    re.compile(r"\s+/\s+"),
+    re.compile(r"\s{2,}|\t"),
+    re.compile(r"(?<=[.!?])\s+(?=\S)"),
+    re.compile(r",\s+"),
+)
+_LONE_REF = re.compile(
+    r"^\s*(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d[\d .-]{7,}\d|[A-Z]{1,5}-\d{3,})\s*$"
+)
+_LEADING_SYMBOLS = re.compile(r"^[^\w«\"“(#]+")
+_LETTERS = re.compile(r"[^\W\d_]{3,}")
+
+
+def _reads_as(field: str, value: str, vocabulary: Vocabulary) -> bool:
+    """Whether a value without a colon can be the answer to a label of this field."""
+    if field == "consent":
+        return values.yes_no(value, vocabulary) is not None
+    if field == "ref":
+        short = len(value.split()) <= 3 or _LONE_REF.match(value) is not None
+        return short and bool(re.search(r"\d", value)) and bool(refs_in_value(value, "FR"))
+    if field == "score":
+        return len(value.split()) <= 4 and values.score(value) is not None
+    if field == "status":
+        return values.status(value, vocabulary) is not None
+    if field == "channel":
+        return values.channel(value, vocabulary) is not None
+    if field == "churned_on":
+        return values.find_date(value) is not None
+    if field == "text":
+        return len(_LETTERS.findall(value)) >= 3
+    return False
+
+
+def bare_field(cell: str, vocabulary: Vocabulary, block: int) -> Item | None:
+    """`Recontact non`, `NPS 4`, `🆔 ACC-33018`, `Remarques On m'a promis...`: a label of one to
+    three words followed by a value that reads as that field's; None otherwise."""
+    text = _LEADING_SYMBOLS.sub("", cell.strip()).strip()
+    tokens = text.split()
+    for size in (3, 2, 1):
+        if len(tokens) <= size:
+            continue
+        label, value = " ".join(tokens[:size]), " ".join(tokens[size:]).rstrip(".,;")
+        match: LabelMatch | None = vocabulary.match(label)
+        if match is None or (len(words(label)) != size and size > 1):
+            continue
+        if (
+            match.field == "text"
+            and size < len(tokens)
+            and not _reads_as("text", value, vocabulary)
+        ):
+            continue
+        if match.field != "text" and len(value.split()) > 4:
+            continue  # without a colon, only a short answer is told from a sentence
+        if _reads_as(match.field, value, vocabulary):
+            value = value.strip().strip('"“”«»').strip()
+            return Item("field", value, label, match, cell, block)
+    return None
+
+
+def _cell_items(cell: str, vocabulary: Vocabulary, block: int, segments: Segments) -> list[Item]:
+    parsed = segments(cell, vocabulary, block)
+    if parsed and any(i.kind == "field" for i in parsed):
+        return parsed
+    bare = bare_field(cell, vocabulary, block)
+    if bare is not None:
+        return [bare]
+    lone = _LONE_REF.match(_LEADING_SYMBOLS.sub("", cell))
+    if lone and refs_in_value(lone.group(0), "FR"):
+        match = vocabulary.match("reference")
+        return [Item("field", lone.group(0).strip(), "", match, cell, block)]
+    return [Item("prose", cell.strip(" .;|·•/"), line=cell, block=block)]
+
+
+def split_cells(
+    line: str, vocabulary: Vocabulary, block: int, segments: Segments
+) -> list[Item] | None:
+    """A one-line summary's fields, when cutting the line at one kind of separator gives at
+    least two cells that are fields; None otherwise."""
+    for separator in _SEPARATORS:
+        cells = [c for c in separator.split(line) if c.strip(" .;|·•/")]
+        if len(cells) < 2 or len(cells) > 40:
+            continue
+        items = [i for c in cells for i in _cell_items(c, vocabulary, block, segments)]
+        fields = sum(1 for i in items if i.kind == "field")
+        known = sum(1 for i in items if i.kind == "field" and i.match and i.match.field != "text")
+        if known >= 2 and fields >= len(cells) / 3:
+            return items
+    return None
+
+
+# `Label:value, Label:value` with no space after the colon (a form relay's `pretty` string).
+_TIGHT_LABEL = re.compile(r"(?:^|(?<=, ))([^\s,:][^,:]{0,80}):(?=\S)(?!//)")
+
+
+def loosen_tight_labels(line: str, vocabulary: Vocabulary) -> str:
+    """`Nom:Hélène, E-mail:h@x.fr` as `Nom: Hélène, E-mail: h@x.fr` when at least two of the
+    labels are known (so times such as `10:30` and URLs stay as they are)."""
+    found = list(_TIGHT_LABEL.finditer(line))
+    if len(found) < 2 or sum(1 for m in found if vocabulary.match(m.group(1))) < 2:
+        return line
+    out, last = [], 0
+    for match in found:
+        out.append(line[last : match.end(1)] + ": ")
+        last = match.end(1) + 1
+    return "".join(out) + line[last:]
+
+
+_CSV_HEADER_CELL = re.compile(r"^[\w .'-]{1,40}$")
+
+
+def csv_items(first: str, second: str, vocabulary: Vocabulary, block: int) -> list[Item] | None:
+    """A CSV header line and its row, pasted into a message, as `column: value` items; None
+    when the two lines are not that (fewer than three columns, or no known column)."""
+    for delimiter in (",", ";", "\t"):
+        if first.count(delimiter) < 2:
+            continue
+        try:
+            header = next(csv.reader([first], delimiter=delimiter))
+            row = next(csv.reader([second], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            return None
+        if len(header) != len(row) or not all(_CSV_HEADER_CELL.match(h.strip()) for h in header):
+            continue
+        items = []
+        for name, value in zip(header, row, strict=True):
+            match = vocabulary.match(name.strip())
+            kind = "field" if match else "answer"
+            line = f"{name.strip()}: {value.strip()}"
+            items.append(Item(kind, value.strip(), name.strip(), match, line, block))
+        if any(i.kind == "field" for i in items):
+            return items
+    return None
