@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,3 +92,45 @@ def fetch_counts(session: Session) -> dict[str, int]:
     for status, _ in rows:
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def cached_document(session: Session, key: str) -> dict[str, Any] | None:
+    """A tool's document kept for reuse (a SurveyMonkey survey's questions), or None."""
+    query = select(ConnectorFetch.payload).where(
+        ConnectorFetch.dedupe_key == key, ConnectorFetch.status == "cached"
+    )
+    found = session.scalars(query).first()
+    return dict(found) if found is not None else None
+
+
+def cache_document(
+    session: Session, key: str, connector: str, document: dict[str, Any], at: datetime
+) -> None:
+    """Keep (or replace) a document under `key`, shared by every process. It lives in the fetch
+    table with status `cached`, which the fetch queue never leases."""
+    try:
+        with savepoint(session):
+            session.add(
+                ConnectorFetch(
+                    dedupe_key=key,
+                    connector=connector,
+                    payload=document,
+                    status="cached",
+                    attempts=0,
+                    next_at=at,
+                    received_at=at,
+                    processed_at=at,
+                )
+            )
+    except IntegrityError:  # another process cached it first, or it is being refreshed
+        session.execute(
+            update(ConnectorFetch)
+            .where(ConnectorFetch.dedupe_key == key, ConnectorFetch.status == "cached")
+            .values(payload=document, processed_at=at)
+        )
+
+
+def set_aside_count(session: Session) -> int:
+    """Fetches given up on (401/403/404, or out of attempts): an operator looks at these."""
+    query = select(func.count()).where(ConnectorFetch.status == "failed")
+    return int(session.scalar(query) or 0)

@@ -271,3 +271,15 @@ def classifier_corrections(
         .group_by(given.primary_reason)
     )
     return {str(r): (int(n), int(c or 0)) for r, n, c in session.execute(query)}
+
+
+def count_consent_change(session: Session, verdict: Verdict, consent: bool) -> None:
+    """Set a verdict's consent and move it to that side of the daily counts (a survey tool's
+    update that states consent or refuses it), written at commit."""
+    if verdict.reason is not None and bool(verdict.consent) != consent:
+        deltas: dict[tuple[date, str, bool], int] = session.info.setdefault(_COUNT_DELTAS, {})
+        day = verdict.received_at.astimezone(UTC).date()
+        before, after = (day, verdict.reason, bool(verdict.consent)), (day, verdict.reason, consent)
+        deltas[before] = deltas.get(before, 0) - 1
+        deltas[after] = deltas.get(after, 0) + 1
+    verdict.consent = consent

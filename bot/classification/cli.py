@@ -15,11 +15,9 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.classification import learn_cli
 from bot.classification.brand import BrandConfig
-from bot.classification.llm import LLMClassifier, LLMError
 from bot.classification.offline import Classification, OfflineClassifier
 from bot.classification.service import Classifier, classify_batch
 from bot.classification.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
@@ -30,6 +28,10 @@ from bot.runtime.settings import (
     TeamConfig,
     load_team_config,
 )
+
+if TYPE_CHECKING:  # the LLM client and scikit-learn load only for the commands that use them
+    from bot.classification.llm import LLMClassifier
+
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -63,6 +65,8 @@ def _context(lang: str | None) -> _Context:
 
 
 def _llm(ctx: _Context) -> LLMClassifier:
+    from bot.classification.llm import LLMClassifier
+
     key = (os.environ.get("OPENAI_API_KEY") or "").strip()
     if not key:
         raise ConfigError(["OPENAI_API_KEY: not set (needed for --backend llm)"])
@@ -82,6 +86,8 @@ def _llm(ctx: _Context) -> LLMClassifier:
 def _offline(ctx: _Context) -> OfflineClassifier:
     classifier = OfflineClassifier(ctx.taxonomy, team_language=ctx.language, brand=ctx.brand)
     # The database's learned model when it has one, so the command line agrees with the bot.
+    from bot.classification import learn_cli
+
     classifier.learned = learn_cli.learned_for_cli(ctx.taxonomy)
     if classifier.learned is not None:
         print(f"triage: using learned model v{classifier.learned.version}", file=sys.stderr)
@@ -333,6 +339,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     finally:
         if llm is not None:
             llm.close()
+    from bot.classification.llm import LLMError
+
     report = Report(labels=ctx.taxonomy.ids())
     for example, outcome in zip(examples, outcomes, strict=True):
         report.add(example["reason"], list(example.get("secondary") or []), outcome)
@@ -457,10 +465,18 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     learn.add_argument("file", help="labelled verbatims (.csv or .jsonl)")
-    learn.set_defaults(func=lambda args: learn_cli.cmd_learn(args, _context(None).taxonomy))
+    learn.set_defaults(func=_cmd_learn)
+
+
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from bot.classification import learn_cli
+
+    return learn_cli.cmd_learn(args, _context(None).taxonomy)
 
 
 def _learning_curve(args: argparse.Namespace) -> int:
+    from bot.classification import learn_cli
+
     ctx = _context(args.lang)
     examples = load_examples(Path(args.learning_curve), ctx.taxonomy, "all")
     rows = [(e["text"], e["reason"]) for e in examples]

@@ -188,6 +188,46 @@ def _store(
         outbox.enqueue_card(session, case, now)  # one refresh per case, however many joined
 
 
+def attach(
+    session: Session,
+    verdict: Verdict,
+    item: VerdictInput,
+    result: ClassifierResult,
+    team: TeamConfig,
+    now: datetime,
+) -> IntakeResult:
+    """A stored verdict that was kept for statistics only, now consented to (a survey tool's
+    update): tie it to its customer and open or join the case, as a new verdict would."""
+    entry = _Pending(0, item, verdict.text, True, verdict.consent_stated, verdict=verdict)
+    entry.result = result
+    with session.no_autoflush:  # the verdict's new links wait for the rows they point to
+        created, new_refs = _resolve_customers(session, [entry], now)
+        assert entry.customer is not None
+        customer_id = entry.customer.id
+        open_cases = storage.intake.open_cases_of(session, {customer_id})
+        previous = storage.intake.latest_closed_cases_of(session, {customer_id} - set(open_cases))
+        facts = storage.intake.verdict_facts_of_cases(session, {c.id for c in open_cases.values()})
+        opened: list[Case] = []
+        if customer_id not in open_cases:
+            case = cases.new_case(customer_id, result, team, now, previous.get(customer_id))
+            [case.id] = storage.writes.allocate_ids(session, Case, 1)
+            open_cases[customer_id] = case
+            opened.append(case)
+            entry.opened = True
+        storage.writes.insert_new(session, [*created, *opened])
+        storage.writes.add_customer_refs(session, new_refs)
+        verdict.customer_id = customer_id
+        joins = _join([entry], open_cases, facts, team)
+    session.flush()
+    case = open_cases[customer_id]
+    if entry.opened:
+        cases.record_opened(session, case, verdict, result, now, team=team)
+    for _, joined, before in joins:
+        cases.record_joined(session, joined, verdict, before, team.language, now)
+        outbox.enqueue_card(session, joined, now)
+    return IntakeResult("opened" if entry.opened else "joined", case.id, verdict.id)
+
+
 def _join(
     consenting: list[_Pending],
     open_cases: dict[int, Case],

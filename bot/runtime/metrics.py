@@ -28,6 +28,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
+import storage.connectors
 import storage.outbox
 
 PREFIX = "triage_"
@@ -105,6 +106,7 @@ class QueueCollector(Collector):
                     storage.outbox.claims_waiting_and_oldest(session),
                 ),
             )
+            set_aside = storage.connectors.set_aside_count(session)
         now = datetime.now(UTC)
         for count_name, prefix, what, (count, oldest) in queues:
             age = (now - oldest).total_seconds() if oldest is not None else 0.0
@@ -114,6 +116,11 @@ class QueueCollector(Collector):
                 f"Age of the oldest of the {what} waiting (0 when none)",
                 value=max(0.0, age),
             )
+        yield GaugeMetricFamily(
+            PREFIX + "connector_fetches_set_aside",
+            "Survey responses the bot gave up fetching (401/403/404 or out of attempts)",
+            value=set_aside,
+        )
 
 
 def multiprocess() -> bool:

@@ -21,6 +21,12 @@ from bot.intake.connectors.config import ConnectorConfig, url_path
 from bot.intake.connectors.service import Ignored, dry_run, find
 from bot.runtime.settings import ConfigError, Settings, load_settings
 
+EPILOG = """exit status: 0 it would be stored (or the tool's event is ignored, or --url got a 2xx);
+2 the connector is unknown or misconfigured, its secret is not set, FILE cannot be read, or the
+payload is refused (the line says why, as the bot would answer the tool); 1 --url got a 4xx/5xx.
+Without --url nothing is stored and no database is used. Example:
+  TYPEFORM_SECRET=... triage connectors test typeform saved_delivery.json"""
+
 
 def _body(path: str) -> tuple[bytes, str]:
     raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
@@ -83,10 +89,20 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    body, content_type = _body(args.file)
+    try:
+        body, content_type = _body(args.file)
+    except OSError as exc:
+        print(f"{args.file}: cannot read ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 2
     headers = signed_headers(config, secret, body, content_type)
     if args.url:
-        status, answer = _send(args.url.rstrip("/") + url_path(args.name, config), body, headers)
+        try:
+            status, answer = _send(
+                args.url.rstrip("/") + url_path(args.name, config), body, headers
+            )
+        except (OSError, ValueError) as exc:
+            print(f"{args.url}: no answer ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return 2
         print(json.dumps({"status": status, "answer": answer}, ensure_ascii=False, indent=2))
         return 0 if status < 300 else 1
     try:
@@ -94,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     except Ignored as exc:
         print(f"ignored: {exc.reason}")
         return 0
-    except Refused as exc:
-        print(f"refused (HTTP {exc.status}): {exc.reason}", file=sys.stderr)
-        return 1
+    except Refused as exc:  # the mapping or the payload does not fit: the bot would refuse it
+        print(f"{args.name}: refused (HTTP {exc.status}): {exc.reason}", file=sys.stderr)
+        return 2
     print(json.dumps({"would_store": would}, ensure_ascii=False, indent=2))
     return 0
 
@@ -111,6 +127,7 @@ def add_parsers(sub: Any) -> None:
         "test",
         help="replay a saved payload, signed, and print what would be stored",
         description=__doc__,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     test.add_argument(

@@ -245,15 +245,17 @@ def _fetch_one(
     callback = surveymonkey.Callback(
         str(payload["survey_id"]), str(payload["response_id"]), str(payload["event_id"])
     )
-    ingest(
-        factory,
-        classifier,
-        settings,
-        clock,
-        name,
-        config,
-        surveymonkey.fetch(config, token, callback),
-    )
+    response = surveymonkey.get_response(config, token, callback)
+    key = surveymonkey.survey_key(name, callback.survey_id)
+    with factory() as session:
+        survey = storage.connectors.cached_document(session, key)
+    if survey is None or surveymonkey.outdated(survey, response):
+        # One call per survey, shared by every process; fetched again once it was edited.
+        survey = surveymonkey.get_survey(config, token, callback.survey_id)
+        with transaction(factory) as session:
+            storage.connectors.cache_document(session, key, name, survey, clock.now())
+    delivery = surveymonkey.delivery(callback, survey, response)
+    ingest(factory, classifier, settings, clock, name, config, delivery)
 
 
 def _retry(
@@ -267,12 +269,15 @@ def _retry(
     with transaction(factory) as session:
         if exc.permanent or attempts >= MAX_ATTEMPTS:
             storage.connectors.finish_fetch(session, fetch_id, "failed", now, str(exc))
+            # Ids and the HTTP status only (no answer, e-mail or phone); the metric
+            # triage_connector_fetches_set_aside counts these rows for an alert.
             log.error(
-                "connector %s: fetch %s set aside after %s attempts: %s",
+                "connector %s: fetch %s set aside after %s attempt(s): %s%s",
                 name,
                 fetch_id,
                 attempts,
                 exc,
+                " (check the token and its scopes, and the survey id)" if exc.permanent else "",
             )
             return
         wait = min(

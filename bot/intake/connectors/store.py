@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import storage.cases
+import storage.stats
 from bot.cases import service as cases
 from bot.classification import service as classification
 from bot.classification.offline import OfflineClassifier
-from bot.intake.service import ingest
+from bot.intake.service import attach, ingest
 from bot.intake.verdict_input import VerdictInput, resolved_consent, stored_text
 from bot.runtime.settings import TeamConfig
 from bot.slack import outbox
@@ -90,10 +91,16 @@ def _update(
     refused_before = verdict.consent_stated and not verdict.consent
     if refused_before and item.consent is not False:
         item = replace(item, consent=False)  # a refusal is never undone
+    elif verdict.consent_stated and item.consent is None:
+        item = replace(item, consent=verdict.consent)  # an answer given stays given
     consent, stated = resolved_consent(item, when_unknown)
     withdrawn = verdict.consent and not consent
+    # Kept for statistics only until now (consent not stated, `statistics_only`): the update
+    # says yes, so the verdict gets its customer and its case, as a new one would.
+    granted = consent and not verdict.consent and verdict.case_id is None
     verdict.text = stored_text(item, team.default_country, when_unknown)
-    verdict.consent, verdict.consent_stated = consent, stated
+    storage.stats.count_consent_change(session, verdict, consent)
+    verdict.consent_stated = stated
     verdict.edited_at = version
     for name in ("score", "scale", "channel"):
         value = getattr(item, name)
@@ -104,6 +111,12 @@ def _update(
     classification.store(session, verdict, result, now)
     classification.after_intake(session, verdict, result, now)
     session.flush()
+    if granted:
+        attached = attach(session, verdict, item, result, team, now)
+        log.info(
+            "connector: consent granted by an update; verdict %s %s", verdict.id, attached.outcome
+        )
+        return
     if verdict.case_id is None:
         return
     case = storage.cases.case_for_update(session, verdict.case_id)

@@ -100,15 +100,44 @@ def get(base: str, path: str, token: str) -> dict[str, Any]:
     return data
 
 
+def get_survey(config: ConnectorConfig, token: str, survey_id: str) -> dict[str, Any]:
+    """A survey's questions and choices (SurveyMonkey: "Cache these values on your end")."""
+    return get(config.api_url, f"/surveys/{survey_id}/details", token)
+
+
+def get_response(config: ConnectorConfig, token: str, callback: Callback) -> dict[str, Any]:
+    """One response's answers, by ids."""
+    path = f"/surveys/{callback.survey_id}/responses/{callback.response_id}/details"
+    return get(config.api_url, path, token)
+
+
 def fetch(config: ConnectorConfig, token: str, callback: Callback) -> Delivery:
-    """The response with its questions' titles, from the API."""
-    survey = get(config.api_url, f"/surveys/{callback.survey_id}/details", token)
-    response = get(
-        config.api_url,
-        f"/surveys/{callback.survey_id}/responses/{callback.response_id}/details",
-        token,
-    )
-    return delivery(callback, survey, response)
+    """The response with its questions' titles, from the API (no cache: `triage connectors test`)."""
+    survey = get_survey(config, token, callback.survey_id)
+    return delivery(callback, survey, get_response(config, token, callback))
+
+
+def survey_key(name: str, survey_id: str) -> str:
+    """Where a survey's details are cached (in the fetch table, shared by every process)."""
+    return f"survey:{name}:{survey_id}"
+
+
+def outdated(survey: dict[str, Any], response: dict[str, Any]) -> bool:
+    """Whether a response answers a question the cached survey lacks (the survey was edited)."""
+    known = _questions(survey)
+    for page in response.get("pages") or []:
+        for given in (page.get("questions") or []) if isinstance(page, dict) else []:
+            if not isinstance(given, dict):
+                continue
+            question = known.get(str(given.get("id")))
+            if question is None:
+                return True
+            options = _options(question)
+            for part in given.get("answers") or []:
+                for field in ("choice_id", "row_id", "other_id"):
+                    if isinstance(part, dict) and field in part and str(part[field]) not in options:
+                        return True
+    return False
 
 
 def _questions(survey: dict[str, Any]) -> dict[str, dict[str, Any]]:
