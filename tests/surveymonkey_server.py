@@ -33,7 +33,13 @@ class SurveyMonkeyStandIn:
                 if stand_in.failures:
                     status = stand_in.failures.popleft()
                     headers = {"Retry-After": "1"} if status == 429 else {}
-                    self._send(status, (API / f"error_{status}.json").read_bytes(), headers)
+                    documented = API / f"error_{status}.json"
+                    body = (
+                        documented.read_bytes()
+                        if documented.is_file()
+                        else b'{"error": {"id": "1000", "http_status_code": %d}}' % status
+                    )
+                    self._send(status, body, headers)
                     return
                 file = API / (self.path.strip("/") + ".json")
                 if ".." in self.path or not file.is_file():

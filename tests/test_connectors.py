@@ -247,8 +247,10 @@ def test_surveymonkey_fetch_fails_then_succeeds(start: Callable[..., Harness]) -
         status, again = deliver(bot, "surveymonkey", "surveymonkey-04")
         assert status == 202 and again["outcome"] == "duplicate"
         assert len(verdicts(bot)) == 1
-        assert len([r for r in api.requests if "/responses/" in r]) == 1  # fetched once
-        assert len(api.requests) >= 4  # two failed attempts, then survey + response
+        # two failed attempts, then the response and its survey's details; the redelivery
+        # fetches nothing
+        response = "/v3/surveys/518204377/responses/114582307741/details"
+        assert api.requests == [response] * 3 + ["/v3/surveys/518204377/details"]
 
 
 def test_mapped_connectors(start: Callable[..., Harness]) -> None:

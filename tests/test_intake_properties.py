@@ -15,12 +15,17 @@ LABELS = {
     "status": ["Status", "Statut", "Customer status"],
     "channel": ["Channel", "Canal"],
 }  # fmt: skip
-REFUSALS = ["no", "No", "non", "N", "false", "denied", "refusée", "❌", "👎", "0"]
+REFUSALS = ["no", "No", "non", "N", "false", "denied", "refusée", "❌", "👎", "0", "Non merci",
+            "No thanks", "Absolutely not", "withdrawn", "retiré"]
 YESES = ["yes", "oui", "Y", "true", "granted", "✅", "👍", "1"]
 VALUES = {"ref": ["12345678", "ACC-40917", "compte 31875520"], "status": ["former", "ancien client"],
           "channel": ["web", "téléphone"]}  # fmt: skip
 SHAPES = ["{label}: {value}", "*{label}*\n{value}", "{label} = \"{value}\"", "• {label} : {value}",
-          "> {label}: {value}", "Q3. {label}: {value}"]  # fmt: skip
+          "> {label}: {value}", "Q3. {label}: {value}",
+          # SurveyMonkey (number, question, answer), Hotjar pairs, dash answers, one-liners
+          "Q2\n{label}\n{value}", "Question: {label}\nAnswer: {value}", "{label} - {value}",
+          "- {label} - {value}", "Account: 40917 | {label}: {value} | Comment: slow",
+          "Client : 31875520 ; {label} : {value} ; Verbatim : trop cher"]  # fmt: skip
 prose = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=120
 ).filter(lambda s: ":" not in s and "=" not in s)
@@ -81,3 +86,23 @@ def test_a_message_with_a_refusal_is_never_read_as_consent(
         refusal = f"Consent: {REFUSALS[0]}"
     parsed = parse_verdict("\n".join([*before, refusal, *after]))
     assert parsed.consent is False
+
+
+LABEL_LINES = ["Customer: 12345678", "Status: former", "Consent: yes", "Statut : ancien client",
+               "Consentement : oui", "Client : 31875520", "Channel: web"]  # fmt: skip
+QUESTIONS = ["Where is the refund for my router?", "Why did you charge me twice?",
+             "Can someone explain my bill?", "Pourquoi m'avez-vous coupé la ligne ?",
+             "Où est passé mon remboursement ?", "Is this how you treat loyal customers?"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(LABEL_LINES), min_size=1, max_size=5),
+    st.sampled_from(QUESTIONS),
+    st.booleans(),
+)
+def test_a_question_the_customer_asks_after_label_lines_stays_their_words(
+    labels: list[str], question: str, blank_line: bool
+) -> None:
+    parsed = parse_verdict("\n".join(labels) + ("\n\n" if blank_line else "\n") + question)
+    assert question in parsed.text

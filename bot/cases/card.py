@@ -106,13 +106,21 @@ class CardContext:
     history: CaseHistory = CaseHistory()
     opening: str = ""
     mask_reference: bool = False
+    # Fields the model read because the parser could not (field -> value), and the references
+    # it read that belong to another open case (never merged): both shown as the model's.
+    model_read: tuple[tuple[str, str], ...] = ()
+    model_suggestions: tuple[tuple[str, int], ...] = ()
 
 
 def _status_line(case: Case, ctx: CardContext) -> str:
     status = case.customer.status
     if status == "former" and case.customer.churned_on:
-        return t(ctx.lang, "status_former_since", date=case.customer.churned_on)
-    return t(ctx.lang, f"status_{status}" if status in ("current", "former") else "status_unknown")
+        shown = t(ctx.lang, "status_former_since", date=case.customer.churned_on)
+        return shown + _model_mark(
+            ctx, "churned_on" if "churned_on" in dict(ctx.model_read) else "status"
+        )
+    shown = t(ctx.lang, f"status_{status}" if status in ("current", "former") else "status_unknown")
+    return shown + _model_mark(ctx, "status")
 
 
 def mask_reference(value: str) -> str:
@@ -130,7 +138,36 @@ def _customer_ref(case: Case, ctx: CardContext) -> str:
         key = "customer_erased" if case.customer.ref_kind == "erased" else "no_reference"
         return "_" + t(ctx.lang, key) + "_"
     value = case.customer.ref.split(":", 1)[-1]
-    return "`" + (mask_reference(value) if ctx.mask_reference else value) + "`"
+    shown = "`" + (mask_reference(value) if ctx.mask_reference else value) + "`"
+    return shown + _model_mark(ctx, "customer_reference")
+
+
+def _model_mark(ctx: CardContext, name: str) -> str:
+    return f" _({t(ctx.lang, 'read_by_model')})_" if name in dict(ctx.model_read) else ""
+
+
+def _model_read_text(ctx: CardContext) -> str:
+    """What the model read, in one line, and the references it read that are another case's."""
+    lines = []
+    if ctx.model_read:
+        parts = []
+        for name, value in ctx.model_read:
+            if name == "customer_reference":
+                shown = mask_reference(value) if ctx.mask_reference else value
+                parts.append(f"{t(ctx.lang, 'customer')} `{escape(shown)}`")
+            elif name == "status":
+                parts.append(t(ctx.lang, f"status_{value}"))
+            elif name == "churned_on":
+                parts.append(escape(value))
+            elif name == "consent":
+                parts.append(t(ctx.lang, "intake_read_consent_no"))
+            elif name == "verbatim":
+                parts.append(t(ctx.lang, "model_read_verbatim"))
+        lines.append(t(ctx.lang, "model_read_line", fields=", ".join(parts)))
+    for ref, case_id in ctx.model_suggestions:
+        shown = mask_reference(ref) if ctx.mask_reference else ref
+        lines.append(t(ctx.lang, "model_suggestion", ref=escape(shown), case=case_id))
+    return "\n".join(lines)
 
 
 def _who_text(case: Case, ctx: CardContext) -> str:
@@ -307,6 +344,9 @@ def case_card(case: Case, ctx: CardContext) -> Message:
     ]
     if consent_not_stated(case):
         blocks.append(section_block(t(lang, "consent_not_stated")))
+    read = _model_read_text(ctx)
+    if read:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fold(read, FIELD_LIMIT))]))
     history = _history_text(ctx)
     if history:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fold(history, FIELD_LIMIT))]))

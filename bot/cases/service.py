@@ -24,6 +24,8 @@ from bot.slack.i18n import t
 from storage.db import reading, transaction, writing_once
 from storage.models import Case, Verdict
 
+MODEL_READ_EVENT = "fields_read_by_model"
+
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
@@ -268,6 +270,14 @@ def card_context(
         ),
         told=tuple(storage.cases.told_before(session, case.customer_id, case.id)),
     )
+    model_read: dict[str, str] = {}
+    suggestions: list[tuple[str, int]] = []
+    for event in storage.cases.events_of(session, case.id):
+        if event.kind == MODEL_READ_EVENT:  # bot.classification.model_fields records them
+            model_read.update(event.data.get("fields") or {})
+            found = event.data.get("suggestion")
+            if isinstance(found, dict) and found.get("reference") and found.get("case_id"):
+                suggestions.append((str(found["reference"]), int(found["case_id"])))
     return CardContext(
         lang=team.language,
         tz=team.tz,
@@ -276,6 +286,8 @@ def card_context(
         history=history,
         opening=guidance.opening_line(case, attempts, team, taxonomy),
         mask_reference=team.contact.mask_reference,
+        model_read=tuple(model_read.items()),
+        model_suggestions=tuple(dict.fromkeys(suggestions)),
     )
 
 

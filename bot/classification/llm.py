@@ -26,6 +26,8 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
+from bot.classification import field_reading
+from bot.classification.field_reading import FieldRequest, FieldsRead
 from bot.classification.offline import Classification
 from bot.classification.sentiment import score_sentiment
 from bot.classification.taxonomy import Taxonomy
@@ -50,6 +52,9 @@ BACKEND = "llm"
 DEFAULT_PROMPT = "classify.v1"
 # The prompt with the team's most similar labelled examples, used when there are some.
 EXAMPLES_PROMPT = "classify.v2"
+# classify.v2 plus the reading of the fields the parser left unknown (issue 16, item 9): used
+# only when fields are requested.
+FIELDS_PROMPT = "classify.v3"
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
@@ -199,6 +204,7 @@ class LLMClassifier:
         default_country: str = "FR",
         prompt: str = DEFAULT_PROMPT,
         examples_prompt: str = EXAMPLES_PROMPT,
+        fields_prompt: str = FIELDS_PROMPT,
     ) -> None:
         self.taxonomy = taxonomy
         self.model = model
@@ -216,6 +222,10 @@ class LLMClassifier:
         )
         self.examples_template = load_prompt(examples_prompt)
         self._examples_system = self.examples_template.system.substitute(
+            team_language=_LANGUAGE_NAMES[self.team_language], reasons=_reasons_block(taxonomy)
+        )
+        self.fields_template = load_prompt(fields_prompt)
+        self._fields_system = self.fields_template.system.substitute(
             team_language=_LANGUAGE_NAMES[self.team_language], reasons=_reasons_block(taxonomy)
         )
         # The team's labelled examples most like a text (set by the app factory to the learned
@@ -295,16 +305,47 @@ class LLMClassifier:
             system = self._system
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def response_format(self) -> ResponseFormatJSONSchema:
-        """The strict structured-output request: the answer must match the schema exactly."""
+    def response_format(self, fields: tuple[str, ...] = ()) -> ResponseFormatJSONSchema:
+        """The strict structured-output request: the answer must match the schema exactly; with
+        `fields`, it also holds a `read` object with those fields (and only then)."""
+        schema = self.schema
+        if fields:
+            properties = {**schema["properties"], "read": field_reading.schema_part(fields)}
+            schema = {**schema, "properties": properties, "required": list(properties)}
         return {
             "type": "json_schema",
-            "json_schema": {
-                "name": "verdict_classification",
-                "strict": True,
-                "schema": self.schema,
-            },
+            "json_schema": {"name": "verdict_classification", "strict": True, "schema": schema},
         }
+
+    def fields_messages(
+        self, masked: str, message: str, fields: tuple[str, ...], examples: list[tuple[str, str]]
+    ) -> list[ChatCompletionMessageParam]:
+        """The chat messages of a call that also reads fields (classify.v3)."""
+        user = self.fields_template.user.substitute(
+            examples=_examples_json(examples),
+            verdict=_verdict_json(masked),
+            message=_verdict_json(message),
+            fields=", ".join(fields),
+        )
+        return [
+            {"role": "system", "content": self._fields_system},
+            {"role": "user", "content": user},
+        ]
+
+    def classify_and_read(
+        self, text: str, request: FieldRequest, *, score: int | None = None
+    ) -> tuple[Classification, FieldsRead]:
+        """Classify one verbatim and read the requested fields from its whole message, in one
+        call (never cached: the fields belong to this message). Raises LLMError."""
+        masked, key = self.prepare(text)
+        message, table = field_reading.pseudonymise(request.message, self.default_country)
+        examples = self.examples_for(masked or message)
+        # With no verbatim, the message is what is classified.
+        result, read = self._call(
+            masked or message, key, examples, fields=request.fields, fields_message=message
+        )
+        fields = field_reading.check(read, request, table, self.default_country)
+        return self.with_score(result, score, None), fields
 
     def classify(
         self, text: str, *, score: int | None = None, scale: str | None = None
@@ -352,13 +393,27 @@ class LLMClassifier:
 
     # ----------------------------------------------------------------------- the call
 
-    def _call(self, masked: str, key: str, examples: list[tuple[str, str]]) -> Classification:
+    def _call(
+        self,
+        masked: str,
+        key: str,
+        examples: list[tuple[str, str]],
+        *,
+        fields: tuple[str, ...] = (),
+        fields_message: str = "",
+    ) -> Any:
+        """One call: the Classification, or with `fields` (Classification, the raw `read`)."""
         started = time.perf_counter()
+        messages = (
+            self.fields_messages(masked, fields_message, fields, examples)
+            if fields
+            else self.messages(masked, examples)
+        )
         try:
             response = self.client.chat.completions.create(
                 model=self.model,
-                messages=self.messages(masked, examples),
-                response_format=self.response_format(),
+                messages=messages,
+                response_format=self.response_format(fields),
             )
         except openai.APITimeoutError as exc:
             raise LLMError("timeout", str(exc), transient=True) from exc
@@ -388,7 +443,9 @@ class LLMClassifier:
             # An HTTP 200 whose body is not JSON (a proxy's HTML page, an empty body): the
             # server answered, wrongly; asking again the same way is unlikely to help.
             raise LLMError(
-                "malformed", f"the answer's body is not JSON ({type(exc).__name__})", transient=False
+                "malformed",
+                f"the answer's body is not JSON ({type(exc).__name__})",
+                transient=False,
             ) from exc
 
         # The SDK builds its objects without validation: a 200 whose JSON is not a completion
@@ -415,20 +472,29 @@ class LLMClassifier:
         metrics.LLM_TOKENS.labels(self.model, "prompt").inc(prompt_tokens)
         metrics.LLM_TOKENS.labels(self.model, "completion").inc(completion_tokens)
         metrics.LLM_COST.labels(self.model).inc(cost)
+        read: Any = None
         try:
             data = json.loads(message.content or "")
+            if fields:
+                if not isinstance(data, dict) or "read" not in data:
+                    raise ValueError("the answer has no `read` object")
+                data = dict(data)
+                read = data.pop("read")
             result = self._validate(data, masked)
-            if examples:
+            if fields:
+                result = replace(result, prompt_version=self.fields_template.version)
+            elif examples:
                 result = replace(result, prompt_version=self.examples_template.version)
         except (ValueError, TypeError) as exc:
             raise LLMError("malformed", str(exc)[:300], transient=False) from exc
-        return replace(
+        result = replace(
             result,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=cost,
             text_hash=key.rsplit(":", 1)[-1],
         )
+        return (result, read) if fields else result
 
     def _validate(self, data: Any, masked: str) -> Classification:
         """The answer as a Classification, or ValueError: only the schema's shape and ids pass."""

@@ -24,7 +24,8 @@ import storage.intake
 import storage.stats
 import storage.writes
 from bot.cases import service as cases
-from bot.classification import learning
+from bot.classification import learning, model_fields
+from bot.classification.field_reading import FieldRequest, FieldsRead
 from bot.classification.llm import LLMClassifier, LLMError
 from bot.classification.offline import Classification as ClassifierResult
 from bot.classification.offline import OfflineClassifier
@@ -111,12 +112,19 @@ def store(
 
 
 def after_intake(
-    session: Session, verdict: Verdict, result: ClassifierResult, now: datetime
+    session: Session,
+    verdict: Verdict,
+    result: ClassifierResult,
+    now: datetime,
+    read: FieldRequest | None = None,
 ) -> None:
-    """Queue the LLM pass for a provisional result, in the intake's own transaction."""
+    """Queue the LLM pass for a provisional result, in the intake's own transaction; `read`:
+    the fields the parser left unknown, for the model to read from the whole message."""
     if not result.provisional:
         return
-    payload = {"verdict_id": verdict.id}
+    payload: dict[str, object] = {"verdict_id": verdict.id}
+    if read is not None and read.fields:
+        payload["read"] = read.to_payload()
     if not storage.intake.insert_inbound(
         session, f"{JOB_KIND}:{verdict.id}", JOB_KIND, payload, now
     ):
@@ -162,6 +170,7 @@ class _Job:
     verdict_id: int | None
     text: str
     score: int | None
+    read: FieldRequest | None = None
 
 
 def process_llm_jobs(
@@ -188,20 +197,33 @@ def process_llm_jobs(
             if verdict is None:
                 jobs.append(_Job(job_id, None, "", None))
             else:
-                jobs.append(_Job(job_id, verdict.id, verdict.text, verdict.score))
+                read = FieldRequest.from_payload(row.payload.get("read"))
+                jobs.append(_Job(job_id, verdict.id, verdict.text, verdict.score, read))
     if not jobs:
         return 0
 
     # One call per distinct masked verbatim: identical texts in this batch share the answer,
     # and texts answered before are read back from the database (the cache) at no cost.
+    # A job that also reads fields asks about its own message: never shared, never cached.
     groups: dict[str, list[_Job]] = {}
     for job in jobs:
         if job.verdict_id is not None:
-            groups.setdefault(llm.prepare(job.text)[1], []).append(job)
+            key = f"read:{job.job_id}" if job.read else llm.prepare(job.text)[1]
+            groups.setdefault(key, []).append(job)
     outcomes: dict[int, ClassifierResult | Exception] = {}
+    fields_read: dict[int, FieldsRead] = {}
 
     def run(key: str) -> None:
         first = groups[key][0]
+        if first.read is not None:
+            try:
+                result, fields_read[first.job_id] = llm.classify_and_read(
+                    first.text, first.read, score=first.score
+                )
+                outcomes[first.job_id] = result
+            except Exception as exc:
+                outcomes[first.job_id] = exc
+            return
         try:
             # Read back only an answer given to the prompt this call would use now (with the
             # team's similar examples or without).
@@ -228,7 +250,7 @@ def process_llm_jobs(
             done += 1
         elif isinstance(outcome, ClassifierResult):
             try:
-                _apply(factory, job, outcome, team, clock.now())
+                _apply(factory, job, outcome, team, clock.now(), fields_read.get(job.job_id))
                 done += 1
             except Exception as exc:  # a database blip: the LLM answer is cached, retry cheaply
                 _failed(factory, job, exc, team, clock.now())
@@ -257,8 +279,10 @@ def _apply(
     result: ClassifierResult,
     team: TeamConfig,
     now: datetime,
+    fields: FieldsRead | None = None,
 ) -> None:
-    """Store the LLM's result, update the case and its card, and close the job: all or nothing."""
+    """Store the LLM's result, update the case and its card, and close the job: all or nothing.
+    Fields the model read fill only what the parser left unknown (model_fields.apply)."""
     assert job.verdict_id is not None
     with transaction(factory) as session:
         if not storage.intake.finish_inbound(session, job.job_id, now):
@@ -269,6 +293,9 @@ def _apply(
         case = storage.cases.case_for_update(session, verdict.case_id) if verdict.case_id else None
         if case is not None and storage.classifications.case_corrected_by_person(session, case.id):
             log.info("verdict %s: a person set the reason; LLM result not applied", verdict.id)
+            if fields is not None and fields.names():  # the fields still count (a refusal!)
+                model_fields.apply(session, case, verdict, fields, team, now)
+                outbox.enqueue_card(session, case, now)
             return
         previous = storage.classifications.latest_classification(session, verdict.id)
         store(session, verdict, result, now)
@@ -277,6 +304,8 @@ def _apply(
         if case is None:
             return
         session.expire(verdict, ["classifications"])
+        if fields is not None and fields.names():
+            model_fields.apply(session, case, verdict, fields, team, now)
         cases.refresh_from_verdicts(session, case, team)
         storage.cases.add_event(
             session,

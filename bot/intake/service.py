@@ -15,6 +15,7 @@ import storage.stats
 import storage.writes
 from bot.cases import service as cases
 from bot.classification import service as classification
+from bot.classification.field_reading import FieldRequest
 from bot.classification.offline import Classification as ClassifierResult
 from bot.classification.offline import OfflineClassifier
 from bot.intake.verdict_input import VerdictInput, resolved_consent, stored_text
@@ -174,7 +175,7 @@ def _store(
         assert entry.verdict is not None and entry.result is not None
         # The verdict's reason was set and counted before its insert: store() adds the row.
         classification.store(session, entry.verdict, entry.result, now)
-        classification.after_intake(session, entry.verdict, entry.result, now)
+        classification.after_intake(session, entry.verdict, entry.result, now, _to_read(entry))
     for entry in consenting:
         if entry.opened:
             assert entry.customer is not None and entry.verdict is not None
@@ -186,6 +187,15 @@ def _store(
         cases.record_joined(session, case, entry.verdict, before, team.language, now)
     for case in {id(case): case for _, case, _ in joins}.values():
         outbox.enqueue_card(session, case, now)  # one refresh per case, however many joined
+
+
+def _to_read(entry: _Pending) -> FieldRequest | None:
+    """What the model may read for this verdict: only for a case that may be contacted, and
+    never consent once the message stated it."""
+    item = entry.item
+    if not entry.consent or not item.read_fields or not item.message.strip():
+        return None
+    return FieldRequest(item.read_fields, item.message)
 
 
 def attach(

@@ -19,7 +19,7 @@ from bot.intake import importer
 from bot.intake.file_rows import RowError
 from bot.intake.parsing import ParsedVerdict, load_vocabulary, message_text, parse_message
 from bot.intake.service import IntakeResult, ingest
-from bot.intake.verdict_input import VerdictInput, from_parsed
+from bot.intake.verdict_input import VerdictInput, fields_to_read, from_parsed
 from bot.runtime import logs
 from bot.runtime.clock import Clock
 from bot.runtime.settings import TeamConfig
@@ -88,6 +88,7 @@ def to_input(
     """Read a verdict out of a Slack message. Its Slack address is its dedup key, whatever the source."""
     vocabulary = load_vocabulary(team.intake.vocabulary)
     parsed = parse_message(message, team.default_country, vocabulary)
+    read = fields_to_read(parsed)
     return from_parsed(
         parsed,
         source,
@@ -96,6 +97,8 @@ def to_input(
         slack_ts=message.get("ts"),
         author_id=message.get("user") or message.get("bot_id"),
         extra=read_summary(parsed),
+        read_fields=read,
+        message=message_text(message) if read else "",
     )
 
 

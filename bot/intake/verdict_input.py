@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from bot.classification.field_reading import requested_fields
 from bot.intake.parsing import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict
 from bot.privacy.masking import mask
 
@@ -30,6 +31,10 @@ class VerdictInput:
     slack_ts: str | None = None
     author_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Fields the parser left unknown in a message with no reference or no verbatim, and the whole
+    # message: with an LLM, the model reads them (bot.classification.field_reading).
+    read_fields: tuple[str, ...] = ()
+    message: str = ""
 
     @property
     def key(self) -> str:
@@ -58,6 +63,18 @@ def from_parsed(parsed: ParsedVerdict, source: str, **fields: object) -> Verdict
         origin=parsed.source,
     )
     return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def fields_to_read(parsed: ParsedVerdict) -> tuple[str, ...]:
+    """The fields the model may read for this message (none when the parser found both a
+    customer reference and a verbatim)."""
+    return requested_fields(
+        has_reference=bool(parsed.refs),
+        has_verbatim=bool(parsed.text.strip()),
+        status=parsed.status,
+        churned_on=parsed.churned_on,
+        consent=parsed.consent,
+    )
 
 
 def resolved_consent(item: VerdictInput, when_unknown: str = "ask") -> tuple[bool, bool]:

@@ -395,4 +395,12 @@ MESSAGES_EN: dict[str, str] = {
     "digest_unknown": "There is no digest named `{name}`. Digests: {names}.",
     "digest_queued": "Digest `{name}` ({start} → {end}) is on its way to <#{channel}>.",
     "digest_already": "Digest `{name}` for this period is already on its way.",
+    # Fields read by the model (issue 16, item 9)
+    "read_by_model": "read by the model",
+    "model_read_line": ":robot_face: Read by the model (the parser could not): {fields}. Check before relying on it.",
+    "model_read_verbatim": "the customer's words",
+    "model_suggestion": ":mag: The model read the reference `{ref}` in this message; it belongs to open case #{case}. Not merged: if it is the same customer, handle both together.",
+    "model_consent_refused": ":no_entry: The model read a refusal in this message: the customer does not agree to be contacted. The verdict is now kept for statistics only; do not contact the customer.",
+    "model_consent_refused_closed": ":no_entry: The model read a refusal in this message: the customer does not agree to be contacted. The verdict is now kept for statistics only and the case is closed (customer declined contact); do not contact the customer.",
+    "model_consent_refused_summary": "Closed by the bot: the customer refused contact (read by the model).",
 }

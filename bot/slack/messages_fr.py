@@ -398,4 +398,12 @@ MESSAGES_FR: dict[str, str] = {
     "digest_unknown": "Il n'y a pas de digest nommé `{name}`. Digests : {names}.",
     "digest_queued": "Le digest `{name}` ({start} → {end}) part dans <#{channel}>.",
     "digest_already": "Le digest `{name}` de cette période est déjà en route.",
+    # Fields read by the model (issue 16, item 9)
+    "read_by_model": "lu par le modèle",
+    "model_read_line": ":robot_face: Lu par le modèle (le parseur n'a pas su) : {fields}. Vérifiez avant de vous y fier.",
+    "model_read_verbatim": "les mots du client",
+    "model_suggestion": ":mag: Le modèle a lu la référence `{ref}` dans ce message ; elle est celle du dossier ouvert #{case}. Pas de fusion : s'il s'agit du même client, traitez les deux ensemble.",
+    "model_consent_refused": ":no_entry: Le modèle a lu un refus dans ce message : le client ne souhaite pas être recontacté. Le verbatim n'est plus gardé que pour les statistiques ; ne contactez pas le client.",
+    "model_consent_refused_closed": ":no_entry: Le modèle a lu un refus dans ce message : le client ne souhaite pas être recontacté. Le verbatim n'est plus gardé que pour les statistiques et le dossier est clos (contact refusé par le client) ; ne contactez pas le client.",
+    "model_consent_refused_summary": "Clos par le bot : le client refuse d'être contacté (lu par le modèle).",
 }

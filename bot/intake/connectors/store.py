@@ -71,6 +71,11 @@ def _store(
     verdict = storage.cases.verdict_by_source_key(session, item.key) if item.source_key else None
     if verdict is None:
         result = ingest(session, item, classifier, team, now)
+        created = session.get(Verdict, result.verdict_id) if result.verdict_id else None
+        if created is not None and version is not None and version > created.received_at:
+            # Made from a later version (Delighted's `.updated` with no `.created` before):
+            # remember it, so that a redelivery of that same event changes nothing.
+            created.edited_at = version
         return Stored(result.outcome, result.verdict_id, result.case_id)
     if version is None or version <= (verdict.edited_at or verdict.received_at):
         return Stored("duplicate", verdict.id, verdict.case_id)  # a redelivery, or out of order

@@ -32,7 +32,7 @@ _LEADING_SYMBOLS = re.compile(r"^[^\w«\"“(#]+")
 _LETTERS = re.compile(r"[^\W\d_]{3,}")
 
 
-def _reads_as(field: str, value: str, vocabulary: Vocabulary) -> bool:
+def reads_as(field: str, value: str, vocabulary: Vocabulary) -> bool:
     """Whether a value without a colon can be the answer to a label of this field."""
     if field == "consent":
         return values.yes_no(value, vocabulary) is not None
@@ -60,19 +60,20 @@ def bare_field(cell: str, vocabulary: Vocabulary, block: int) -> Item | None:
     for size in (3, 2, 1):
         if len(tokens) <= size:
             continue
-        label, value = " ".join(tokens[:size]), " ".join(tokens[size:]).rstrip(".,;")
+        label = " ".join(tokens[:size])
+        value = " ".join(tokens[size:]).rstrip(".,;").lstrip("-–—→>: ")  # "Recontact ok - non"
         match: LabelMatch | None = vocabulary.match(label)
         if match is None or (len(words(label)) != size and size > 1):
             continue
         if (
             match.field == "text"
             and size < len(tokens)
-            and not _reads_as("text", value, vocabulary)
+            and not reads_as("text", value, vocabulary)
         ):
             continue
         if match.field != "text" and len(value.split()) > 4:
             continue  # without a colon, only a short answer is told from a sentence
-        if _reads_as(match.field, value, vocabulary):
+        if reads_as(match.field, value, vocabulary):
             value = value.strip().strip('"“”«»').strip()
             return Item("field", value, label, match, cell, block)
     return None

@@ -93,3 +93,4 @@ class Item:
     context: bool = False  # from a context/header/footer line: fields read, never the verbatim
     scan: str = ""  # for metadata: the part read for references (a Subject, the sender)
     quoted: bool = False  # a `> ` line: someone sharing another person's words
+    numbered: bool = False  # a numbered survey question ("Q2"): a label even when unanswered

@@ -97,6 +97,8 @@ def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
             read.consents.append(False)  # "Yes, but not by phone": a refusal wins
             return True
         answer = values.yes_no(value, vocabulary)
+        if answer and values.last_says_no(value, vocabulary):
+            answer = False  # "autorisé - non": the last word given is the answer
         if answer is None:
             # No yes/no: the label may itself say it ("she does not want a call back:"),
             # and an unclear answer to "Do not contact" is read the safe way.
@@ -193,6 +195,7 @@ def read_items(
     preface: list[Item] = []
     forwarded: list[Item] = []  # prose after a forwarded-message marker: the original's words
     seen_answer = False
+    after_consent = False  # the item before was a consent field
     for index, item in enumerate(items):
         if item.kind in ("meta", "aside"):
             continue
@@ -212,6 +215,16 @@ def read_items(
                 checked = any(c in _CHECKED for c in box.group(1))
                 read.consents.append(checked != statement.negated)
                 continue
+        if item.kind == "prose" and after_consent and len(item.value.split()) <= 3:
+            # "Recontact autorisé" then "Non" below it: the answer to the consent line above
+            answer = values.yes_no(item.value, vocabulary)
+            if answer is not None:
+                read.consents.append(answer)
+                after_consent = False
+                continue
+        after_consent = (
+            item.kind == "field" and item.match is not None and item.match.field == "consent"
+        )
         if item.kind == "prose":
             before_forward = marker is not None and index < marker
             (preface if before_forward or not seen_answer else loose).append(item)

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import re
 
-from bot.intake.parsing.cells import bare_field, csv_items, loosen_tight_labels, split_cells
+from bot.intake.parsing.cells import (
+    bare_field,
+    csv_items,
+    loosen_tight_labels,
+    reads_as,
+    split_cells,
+)
 from bot.intake.parsing.emails import header_scan, mark_metadata
 from bot.intake.parsing.model import META_MARK, Item, fold
 from bot.intake.parsing.vocabulary import LabelMatch, Vocabulary, words
@@ -23,8 +29,10 @@ _QUOTE = re.compile(r"^\s*(?:&gt;|>)+\s?")
 _BULLET = re.compile(r"^\s*(?:[•·▪◦‣○●*-]|\d{1,2}[.)])\s+(?=\S)")
 _WRAPPED = re.compile(r"^\s*([*_]{1,2})(?P<label>[^*_].{0,198}?)\1\s*[:?]?\s*$")
 _OWN_LINE_QUESTION = re.compile(r"^\s*(?P<label>[^:=]{3,200}?[?？:：])\s*$")
+# A logfmt line may start with a few bare words (an event name, a timestamp) before its pairs.
 _KV_LINE = re.compile(
-    r"""^\s*(?:[A-Za-z][\w.-]{0,40}\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"',;&|]+)[\s,;&|]*)+$"""
+    r"""^\s*(?P<head>(?:[^\s="']{1,40}\s+){0,3}?)"""
+    r"""(?:[A-Za-z][\w.-]{0,40}\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"',;&|]+)[\s,;&|]*)+$"""
 )
 _KV_PAIR = re.compile(r"""([A-Za-z][\w.-]{0,40})\s*=\s*("[^"]*"|'[^']*'|[^\s"',;&|]+)""")
 # Where a label may start inside a line: the start, or after a separator.
@@ -103,8 +111,8 @@ def _strip_markup(value: str) -> str:
     return value.strip().strip("*_`").strip().strip('"“”«»').strip()
 
 
-def _kv_items(line: str, vocabulary: Vocabulary, block: int) -> list[Item]:
-    items = []
+def _kv_items(line: str, vocabulary: Vocabulary, block: int, head: str = "") -> list[Item]:
+    items = [Item("meta", head.strip(), line=head, block=block, scan=head)] if head else []
     for key, raw in _KV_PAIR.findall(line):
         value = raw[1:-1] if raw[:1] in "\"'" else raw
         match = _label_match(key, vocabulary)
@@ -119,9 +127,17 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
     in_text = False  # inside a free-text answer, only other fields' labels split the line
     for found in _LABEL_AT.finditer(line):
         label = found.group("label").strip()
+        start = found.start()
         unnumbered = _LEADING_NUMBER.sub("", label)
         if ", " in unnumbered or ". " in unnumbered:
-            continue  # "Second survey, same story: ..." is a sentence, not a label
+            # "Second survey, same story: ..." is a sentence, not a label; but a known field
+            # may start after its last full stop ("Trop de coupures. Consentement : non").
+            cut = max(label.rfind(". "), label.rfind("! "), label.rfind("? "))
+            tail = label[cut + 2 :].strip() if cut >= 0 else ""
+            tail_match = _label_match(tail, vocabulary) if tail and ", " not in tail else None
+            if tail_match is None or tail_match.field == "text":
+                continue
+            label, start = tail, found.start("label") + cut + 2
         match = _label_match(label, vocabulary)
         if not starts:
             if match is None and (found.start() > 0 or len(words(label)) > 8):
@@ -132,7 +148,7 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
             continue  # inside a free-text answer, only another field's label splits it
         elif match is None and not _STRONG_SEPARATOR.search(line[: found.start()]):
             continue
-        starts.append((found.start(), found.end(), label, match))
+        starts.append((start, found.end(), label, match))
         in_text = match is not None and match.field == "text"
     if not starts or len(words(line[: starts[0][0]])) > 12:
         return None
@@ -174,12 +190,12 @@ def split_items(
     block = 0
     pending: Item | None = None  # a label on its own line, waiting for its answer
     skip_next = False  # the line was read with the one before it (a CSV row)
+    numbered = False  # the line before was a question's number alone ("Q2")
     for index, raw in enumerate(raw_lines):
         if marker_line is not None and index == marker_line:
             marker_item = len(items)
         if meta[index] or _LINK_ONLY.match(raw):
-            if pending is not None and pending.value:
-                items.append(pending)
+            items.extend(_flush(pending))
             pending = None
             forwarder = marker_line is not None and index < marker_line
             scan = header_scan(slack_to_plain(raw), forwarder, staff)
@@ -187,13 +203,26 @@ def split_items(
             continue
         line = _clean_line(slack_to_plain(raw))
         if not line.strip():
-            if pending is not None and pending.value:
-                items.append(pending)
-                pending = None
+            items.extend(_flush(pending))
+            pending = None
             block += 1
             continue
         if skip_next:
             skip_next = False
+            continue
+        if _Q_ALONE.match(line) or _Q_ALONE.match(raw):
+            numbered = True  # "Q2" on its own line: the question is on the next one
+            continue
+        lead = numbered or _Q_LEAD.match(raw) is not None
+        numbered = False
+        if lead and _bare_question(line):
+            # A numbered question with no answer on its line ("Q2 Recontact autorisé", a
+            # SurveyMonkey response): its answer is below it, never in its own words.
+            items.extend(_flush(pending))
+            label = line.strip().strip("*_ ").rstrip(":：").strip()
+            match = _label_match(label, vocabulary)
+            pending = Item("field" if match else "answer", "", label, match, line, block, True)
+            pending.numbered = True
             continue
         prefix = _BOILERPLATE_PREFIX.match(line)
         if prefix:  # "New response: client 123 · note 4 · ..." holds fields after its title
@@ -213,8 +242,7 @@ def split_items(
         line = loosen_tight_labels(line, vocabulary) if ":" in line else line
         own = _own_line_label(line, vocabulary)
         if own is not None:
-            if pending is not None and pending.value:
-                items.append(pending)
+            items.extend(_flush(pending))
             label, match = own
             pending = Item("field" if match else "answer", "", label, match, line, block, True)
             continue
@@ -223,8 +251,10 @@ def split_items(
         table = _TABLE_ROW.match(line) if line.count("|") >= 2 else None
         if table and ":" not in table.group(1):
             line = f"{table.group(1)}: {table.group(2)}"
-        if _KV_LINE.match(line) and "=" in line:
-            parsed: list[Item] | None = _kv_items(line, vocabulary, block)
+        kv = _KV_LINE.match(line) if "=" in line else None
+        head = kv.group("head") if kv else ""
+        if kv and (not head or line.count("=") >= 2):
+            parsed: list[Item] | None = _kv_items(line[len(head) :], vocabulary, block, head)
         else:
             parsed = _segments(line, vocabulary, block) or _question(line, vocabulary, block)
         if len(line) < 1000 and _MAY_HAVE_CELLS.search(line):
@@ -241,8 +271,7 @@ def split_items(
                 pending.value = (pending.value + "\n" + line.strip()).strip()
                 pending.line += "\n" + line
                 continue
-            if pending.value:
-                items.append(pending)
+            items.extend(_flush(pending))
             pending = None
         if parsed is None:
             kind = "prose"
@@ -252,8 +281,7 @@ def split_items(
             items.append(Item(kind, line.strip(), line=line, block=block, quoted=quoted))
         else:
             items.extend(parsed)
-    if pending is not None and pending.value:
-        items.append(pending)
+    items.extend(_flush(pending))
     for line in context_lines:
         items.extend(_context_items(line, vocabulary))
     return items, marker_item, sender, staff
@@ -283,6 +311,37 @@ def _pair_questions(lines: list[str]) -> list[str]:
     return out
 
 
+_Q_ALONE = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s*$", re.I)
+_Q_LEAD = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s+(?=\S)", re.I)
+
+
+def _bare_question(line: str) -> bool:
+    """A question's wording with no answer after it: ends with `?`/`:` or has neither."""
+    text = line.strip().strip("*_ ")
+    if not text or len(text) > 200 or "=" in text:
+        return False
+    if text.endswith(("?", "？", ":", "：")):
+        return "?" not in text[:-1] and ":" not in text[:-1]
+    return "?" not in text and ":" not in text and "：" not in text
+
+
+def _flush(pending: Item | None) -> list[Item]:
+    """A label that stood on its own line, once its answer lines are read. With no answer, an
+    unmarked, unnumbered question was a sentence of the message, not a label (`Is this how you
+    treat loyal customers?` closing a note): it is kept as prose; a survey's unanswered
+    question (bold, or numbered) is dropped."""
+    if pending is None:
+        return []
+    if pending.value:
+        return [pending]
+    question = pending.label.endswith(("?", "？")) and not pending.line.lstrip().startswith(
+        ("*", "_")
+    )
+    if question and not pending.numbered:
+        return [Item("prose", pending.label, line=pending.line, block=pending.block)]
+    return []
+
+
 def _fields(items: list[Item] | None) -> int:
     return sum(1 for i in items or () if i.kind == "field")
 
@@ -299,6 +358,30 @@ def _context_items(raw: str, vocabulary: Vocabulary) -> list[Item]:
     return parsed
 
 
+# The customer speaking of themself: a survey never asks its question in these words.
+_FIRST_PERSON = frozenset(
+    {"i", "me", "my", "mine", "myself", "im", "ive", "je", "j", "moi", "mon", "ma", "mes", "m"}
+)
+# The respondent addressed: the shape of a survey's question.
+_SECOND_PERSON = frozenset(
+    {"you", "your", "yours", "vous", "votre", "vos", "tu", "ton", "ta", "tes", "te", "t"}
+)
+
+
+def customer_question(label: str) -> bool:
+    """Whether a line ending in `?` is the customer asking (their words), not a survey's
+    question: it speaks in the first person singular (`Where is the refund for my router?`)."""
+    return bool(_FIRST_PERSON.intersection(words(label)))
+
+
+def survey_question(label: str, match: LabelMatch | None) -> bool:
+    """Whether an unmarked question line can be a survey's question waiting for its answer:
+    the vocabulary knows it, or it addresses the respondent; never the customer's own words."""
+    if customer_question(label):
+        return False
+    return match is not None or bool(_SECOND_PERSON.intersection(words(label)))
+
+
 def _own_line_label(line: str, vocabulary: Vocabulary) -> tuple[str, LabelMatch | None] | None:
     """A label standing alone: `*What could we do better?*`, `Q3. Your customer number:`."""
     wrapped = _WRAPPED.match(line)
@@ -313,7 +396,11 @@ def _own_line_label(line: str, vocabulary: Vocabulary) -> tuple[str, LabelMatch 
         match = _label_match(label, vocabulary)
         if ", " in label:
             return None  # "Client 123, consent yes, says:" is a sentence introducing a quote
-        if match is not None or label.endswith(("?", "？")) or len(words(label)) <= 6:
+        if label.endswith(("?", "？")):
+            # An unmarked question is a label only in a survey's shape; the customer asking
+            # "Where is the refund for my router?" is saying something.
+            return (label, match) if survey_question(label, match) else None
+        if match is not None or len(words(label)) <= 6:
             return label, match
     return None
 
@@ -322,9 +409,25 @@ def _question(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
     """`Question? - answer` or `Question? answer` when the vocabulary knows the question."""
     found = _QUESTION_ANSWER.match(line)
     if found is None:
-        return None
+        return _dash_answer(line, vocabulary, block)
     label = found.group("label")
     match = _label_match(label, vocabulary)
-    if match is None:
+    if match is None or customer_question(label):
         return None
     return [Item("field", _strip_markup(found.group("value")), label, match, line, block)]
+
+
+_DASH_ANSWER = re.compile(r"^\s*(?P<label>[^-–—:?]{3,80}?)\s+[-–—→]\s+(?P<value>\S.{0,40})$")
+
+
+def _dash_answer(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | None:
+    """`Permission to call back - No`, `Accepte d'être recontacté – non`: a known label, a
+    dash, and a short answer that reads as that field's."""
+    found = _DASH_ANSWER.match(line)
+    if found is None:
+        return None
+    label, value = found.group("label").strip(), _strip_markup(found.group("value"))
+    match = _label_match(label, vocabulary)
+    if match is None or match.field == "text" or not reads_as(match.field, value, vocabulary):
+        return None
+    return [Item("field", value, label, match, line, block)]

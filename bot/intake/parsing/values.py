@@ -35,6 +35,16 @@ def yes_no(value: str, vocabulary: Vocabulary) -> bool | None:
     return None
 
 
+_LAST_PART = re.compile(r"(?:\s[-–—→>|/]|[:=])\s*([^-–—→>|/:=]+)$")
+
+
+def last_says_no(value: str, vocabulary: Vocabulary) -> bool:
+    """Whether an answer ends with a plain no after a separator (`autorisé - non`,
+    `ok → ❌`): whatever came first, the last word given is a refusal."""
+    found = _LAST_PART.search(value)
+    return found is not None and yes_no(found.group(1), vocabulary) is False
+
+
 def status(value: str, vocabulary: Vocabulary) -> str | None:
     """`former`, `current` or None, from a status answer: `Former`, `Ancien client`, `Résilié`."""
     key = value_key(value)
