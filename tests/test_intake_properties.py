@@ -15,8 +15,23 @@ LABELS = {
     "status": ["Status", "Statut", "Customer status"],
     "channel": ["Channel", "Canal"],
 }  # fmt: skip
-REFUSALS = ["no", "No", "non", "N", "false", "denied", "refusée", "❌", "👎", "0", "Non merci",
-            "No thanks", "Absolutely not", "withdrawn", "retiré"]
+REFUSALS = [
+    "no",
+    "No",
+    "non",
+    "N",
+    "false",
+    "denied",
+    "refusée",
+    "❌",
+    "👎",
+    "0",
+    "Non merci",
+    "No thanks",
+    "Absolutely not",
+    "withdrawn",
+    "retiré",
+]
 YESES = ["yes", "oui", "Y", "true", "granted", "✅", "👍", "1"]
 VALUES = {"ref": ["12345678", "ACC-40917", "compte 31875520"], "status": ["former", "ancien client"],
           "channel": ["web", "téléphone"]}  # fmt: skip

@@ -65,11 +65,7 @@ def bare_field(cell: str, vocabulary: Vocabulary, block: int) -> Item | None:
         match: LabelMatch | None = vocabulary.match(label)
         if match is None or (len(words(label)) != size and size > 1):
             continue
-        if (
-            match.field == "text"
-            and size < len(tokens)
-            and not reads_as("text", value, vocabulary)
-        ):
+        if match.field == "text" and size < len(tokens) and not reads_as("text", value, vocabulary):
             continue
         if match.field != "text" and len(value.split()) > 4:
             continue  # without a colon, only a short answer is told from a sentence

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from bot.intake.parsing.values import find_date
-from bot.intake.parsing.vocabulary import WORD, Vocabulary
+from bot.intake.parsing.vocabulary import Vocabulary
 
 _INLINE_SCORE = re.compile(
     r"\b(NPS|CSAT|score|note)\s*(?:score)?\s*(?:of|de|:|=)?\s*(\d{1,2})(?:\s*/\s*(\d{1,2}))?\b",
@@ -19,10 +19,9 @@ _SOURCE = re.compile(
 
 def consent(folded: str, vocabulary: Vocabulary) -> bool | None:
     """False when the prose refuses contact or forwarding anywhere; True when it agrees; None."""
-    tokens = frozenset(WORD.findall(folded))
-    if vocabulary.cue("consent_no", folded, tokens):
+    if vocabulary.cue("consent_no", folded):
         return False
-    if vocabulary.cue("consent_yes", folded, tokens):
+    if vocabulary.cue("consent_yes", folded):
         return True
     return None
 
@@ -47,11 +46,10 @@ def status(folded: str, vocabulary: Vocabulary) -> tuple[str | None, str | None]
 
 def channel(folded: str, vocabulary: Vocabulary) -> str | None:
     """The survey's channel when the prose names exactly one."""
-    tokens = frozenset(WORD.findall(folded))
     found = {
         name
         for name in ("phone", "web", "email", "chat", "sms", "store")
-        if vocabulary.cue(f"channel_{name}", folded, tokens)
+        if vocabulary.cue(f"channel_{name}", folded)
     }
     return found.pop() if len(found) == 1 else None  # two different cues: leave it unknown
 

@@ -305,7 +305,8 @@ def read_items(
         customer=refs[0] if refs else None,
         status=status,
         channel=read.channel
-        or prose.channel(folded, vocabulary)
+        # a question ("can retention call her?") asks; it does not say how the survey ran
+        or prose.channel(_statements(folded), vocabulary)
         or ("email" if customer_wrote else None),
         score=score[0] if score else None,
         consent=consent,
@@ -317,6 +318,13 @@ def read_items(
         labels=tuple(read.labels),
         answers=_question_answers(read),
     )
+
+
+def _statements(folded: str) -> str:
+    """The lines of a text that are not questions."""
+    if "?" not in folded:
+        return folded
+    return "\n".join(line for line in folded.split("\n") if not line.rstrip().endswith("?"))
 
 
 def parse_text(

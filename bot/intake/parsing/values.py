@@ -20,12 +20,17 @@ def yes_no(value: str, vocabulary: Vocabulary) -> bool | None:
         return False
     if key in vocabulary.yes:
         return True
-    first = _FIRST_WORD.match(fold(value))
+    head = fold(value).split("\n", 1)[0]
+    if head != fold(value) and value_key(head) in vocabulary.no:
+        return False  # "Absolutely not" then more lines: the first line is the answer
+    first = _FIRST_WORD.match(head)
     word = first.group(1).strip("'") if first else key
     if word in vocabulary.no:
         return False
     if word in vocabulary.yes:
-        return True
+        # "Sure not", "Absolutely not": a yes word negated straight after is no yes
+        rest = head[first.end() :] if first else ""
+        return None if re.match(r"^\W*(not|pas|non|never|jamais)\b", rest) else True
     for symbol in ("❌", "👎", "✖", "🚫", "❎"):
         if symbol in value:
             return False

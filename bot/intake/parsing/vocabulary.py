@@ -177,12 +177,11 @@ class Vocabulary:
         }
         self.match = lru_cache(maxsize=4096)(self._match)
 
-    def cue(self, key: str, folded: str, tokens: frozenset[str] | None = None) -> bool:
-        """Whether any prose cue of `key` is in the folded text; `tokens` (the text's words)
-        lets a cue whose first words are absent be skipped without running it."""
-        tokens = tokens if tokens is not None else frozenset(WORD.findall(folded))
+    def cue(self, key: str, folded: str) -> bool:
+        """Whether any prose cue of `key` is in the folded text; a cue whose leading text is
+        absent (a substring test, in C) is skipped without running its expression."""
         for anchors, pattern in self._cues[key]:
-            if anchors is not None and anchors.isdisjoint(tokens):
+            if anchors is not None and not any(a in folded for a in anchors):
                 continue
             if pattern.search(folded):
                 return True
@@ -232,22 +231,24 @@ class Vocabulary:
         return LabelMatch(name, negated, yes_means)
 
 
-_LEAD_GROUP = re.compile(r"^\\b\(((?:[a-z0-9' -]+\|)*[a-z0-9' -]+)\)(?= |'|-|\\b|\\s|$)")
-_LEAD_WORD = re.compile(r"^\\b([a-z0-9]+)(?= |'|-|\\b|\\s|$)")
+_LEAD_GROUP = re.compile(r"^(?:\\b)?\(((?:[^()|]+\|)*[^()|]+)\)")
+_LEAD_LITERAL = re.compile(r"^(?:\\b)?([a-z0-9' ,-]+)")
+_LITERAL = re.compile(r"^[a-z0-9' ,-]+")
 WORD = re.compile(r"[a-z0-9]+")
 
 
 def _anchors(pattern: str) -> frozenset[str] | None:
-    """The whole words a cue starts with, one of which must be in a text it matches; None
-    when the pattern does not start with plain whole words (then it always runs)."""
+    """Plain text a cue cannot match without (the literal start of each of its leading
+    alternatives); None when the pattern does not start with plain text (then it always
+    runs). Checked as substrings, so `refus\\w*` needs only `refus`."""
     group = _LEAD_GROUP.match(pattern)
     if group:
-        heads = [WORD.match(alt.strip()) for alt in group.group(1).split("|")]
-        if all(heads):
+        heads = [_LITERAL.match(alt) for alt in group.group(1).split("|")]
+        if all(h and len(h.group(0).strip()) >= 2 for h in heads):
             return frozenset(h.group(0) for h in heads if h)
         return None
-    word = _LEAD_WORD.match(pattern)
-    return frozenset({word.group(1)}) if word else None
+    literal = _LEAD_LITERAL.match(pattern)
+    return frozenset({literal.group(1)}) if literal and len(literal.group(1)) >= 2 else None
 
 
 def _has(tokens: list[str], word: str) -> bool:
