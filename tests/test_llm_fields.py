@@ -19,9 +19,10 @@ from tests.openai_server import classification as answer
 from tests.test_case_thread import replies
 from tests.test_llm_flow import first_card, start, wait_for
 
+# An id the parser does not take for a reference (no reference word, no label), the model may.
 NO_REFERENCE = (
     "Le réseau coupe tous les soirs depuis un mois, inadmissible. "
-    "Son identifiant chez nous : MARTIN-4471."
+    "Vous me retrouverez sous MARTIN-4471."
 )
 EVERYTHING = (
     "Client : 12345678\nConsentement : oui\nStatut : ancien client\n"

@@ -165,3 +165,20 @@ def test_a_refusal_in_a_slack_email_file_is_read_as_one() -> None:
     parsed = parse_message(message)
     assert parsed.consent is False
     assert parsed.customer is not None and parsed.customer.key == "email:marie.l@example.fr"
+
+
+def test_a_complaint_starting_with_no_under_a_consent_line_is_the_customers_words() -> None:
+    # "No signal" is a complaint, not a second answer to the consent question above it.
+    for text in (
+        "Customer: c0@example.com\nConsent: yes\nNo signal (0).",
+        "Consent: yes\nNo signal at home since Monday.",
+        "Consentement : oui\nNon-stop coupures depuis mai.",
+    ):
+        parsed = parse_verdict(text)
+        assert parsed.consent is True, text
+        assert parsed.text.split("\n")[-1] == text.split("\n")[-1], text
+
+
+def test_a_bare_no_under_a_consent_line_is_still_a_refusal() -> None:
+    for text in ("Recontact autorisé\nNon", "Consent: yes\nNo.", "Recontact autorisé :\nNon merci"):
+        assert parse_verdict(text).consent is False, text

@@ -216,12 +216,15 @@ def read_items(
                 read.consents.append(checked != statement.negated)
                 continue
         if item.kind == "prose" and after_consent and len(item.value.split()) <= 3:
-            # "Recontact autorisé" then "Non" below it: the answer to the consent line above
-            answer = values.yes_no(item.value, vocabulary)
+            # "Recontact autorisé" then "Non" below it: the answer to the consent line above.
+            # Only a whole answer counts: "No signal." is the customer's words, not a "no".
+            answer = values.whole_yes_no(item.value, vocabulary)
             if answer is not None:
                 read.consents.append(answer)
                 after_consent = False
                 continue
+        # A consent line may have its answer below it ("Recontact autorisé" then "Non"); a
+        # refusal there wins over a yes read on the label's own line.
         after_consent = (
             item.kind == "field" and item.match is not None and item.match.field == "consent"
         )

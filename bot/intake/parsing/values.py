@@ -40,6 +40,19 @@ def yes_no(value: str, vocabulary: Vocabulary) -> bool | None:
     return None
 
 
+def whole_yes_no(value: str, vocabulary: Vocabulary) -> bool | None:
+    """A line that is nothing but a yes/no answer (`Non`, `No.`, `Non merci`, `👎`); None for a
+    line that only starts with one (`No signal.`, `Non-stop coupures`)."""
+    key = value_key(value)
+    if key in vocabulary.no:
+        return False
+    if key in vocabulary.yes:
+        return True
+    if not re.sub(r"[\W_]+", "", value):  # symbols only: ❌, 👎, ✅
+        return yes_no(value, vocabulary)
+    return None
+
+
 _LAST_PART = re.compile(r"(?:\s[-–—→>|/]|[:=])\s*([^-–—→>|/:=]+)$")
 
 
