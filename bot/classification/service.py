@@ -111,6 +111,19 @@ def store(
         storage.stats.count_reason_change(session, verdict, result.primary_reason)
 
 
+def reclassify_edited(
+    session: Session, classifier: OfflineClassifier, verdict: Verdict, now: datetime
+) -> ClassifierResult:
+    """A verdict whose text changed (an edited message, a survey response updated): classified
+    again as at intake, its LLM pass queued again when there is one."""
+    result = classify_for_intake(classifier, verdict.text, verdict.score)
+    verdict.language = result.language
+    store(session, verdict, result, now)
+    after_intake(session, verdict, result, now)
+    session.flush()
+    return result
+
+
 def after_intake(
     session: Session,
     verdict: Verdict,

@@ -213,11 +213,7 @@ def _apply_edit(
         value = getattr(item, name)
         if value is not None:
             setattr(verdict, name, value)
-    result = classification.classify_for_intake(classifier, item.text, item.score)
-    verdict.language = result.language
-    classification.store(session, verdict, result, now)
-    classification.after_intake(session, verdict, result, now)
-    session.flush()
+    classification.reclassify_edited(session, classifier, verdict, now)
 
 
 def _deleted(session: Session, event: dict[str, Any], team: TeamConfig, now: datetime) -> str:

@@ -256,6 +256,16 @@ def obj(data: Any, where: str) -> dict[str, Any]:
     return data
 
 
+def event_type(data: dict[str, Any], known: tuple[str, ...]) -> str:
+    """The payload's `event_type`: a 422 when missing, Ignored when it carries no verdict."""
+    event = data.get("event_type")
+    if not isinstance(event, str):
+        raise Refused(422, "event_type is missing")
+    if event not in known:
+        raise Ignored(f"event_type {event[:40]!r} carries no verdict")
+    return event
+
+
 def items(data: Any, where: str) -> list[dict[str, Any]]:
     """`data` as a list of objects (null: empty), or a 422."""
     if data is None:

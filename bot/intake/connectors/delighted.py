@@ -10,9 +10,8 @@ from typing import Any
 from bot.intake.connectors.common import (
     Answer,
     Delivery,
-    Ignored,
-    Refused,
     check_hex,
+    event_type,
     ident,
     items,
     obj,
@@ -61,11 +60,7 @@ def _answer(item: dict[str, Any]) -> Answer | None:
 def read(data: Any) -> Delivery:
     """The delivery a survey_response event carries, or a 422 / Ignored."""
     data = obj(data, "body")
-    event = data.get("event_type")
-    if not isinstance(event, str):
-        raise Refused(422, "event_type is missing")
-    if event not in EVENTS:
-        raise Ignored(f"event_type {event[:40]!r} carries no verdict")
+    event_type(data, EVENTS)
     response = obj(data.get("event_data"), "event_data")
     response_id = ident(response, "id", "event_data")
     person = sub(response, "person")

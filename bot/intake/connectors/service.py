@@ -28,6 +28,7 @@ from bot.intake.connectors.common import (
 )
 from bot.intake.connectors.config import ConnectorConfig
 from bot.intake.connectors.store import Stored, store, version_of
+from bot.intake.verdict_input import VerdictInput
 from bot.runtime.clock import Clock
 from bot.runtime.settings import Settings
 from storage.db import transaction
@@ -175,14 +176,7 @@ def ingest(
 ) -> Stored:
     """A delivery read into a verdict and stored (or its earlier verdict updated)."""
     team = settings.team
-    item = to_input(
-        delivery,
-        config,
-        LABELS.get(config.kind, name),
-        team.default_country,
-        team.intake.vocabulary,
-        pins,
-    )
+    item = _verdict_input(settings, name, config, delivery, pins)
     stored = store(factory, classifier, team, clock.now(), item, version_of(delivery.version))
     log.info("connector %s: %s (verdict %s)", name, stored.outcome, stored.verdict_id)
     return stored
@@ -308,15 +302,7 @@ def dry_run(settings: Settings, name: str, headers: dict[str, str], body: bytes)
         delivery, pins = surveymonkey.fetch(config, token, callback), dict[str, str]()
     else:
         delivery, pins = read(name, config, data)
-    team = settings.team
-    item = to_input(
-        delivery,
-        config,
-        LABELS.get(config.kind, name),
-        team.default_country,
-        team.intake.vocabulary,
-        pins,
-    )
+    item = _verdict_input(settings, name, config, delivery, pins)
     return {
         "key": item.key,
         "references": [ref.key for ref in item.refs],
@@ -330,3 +316,22 @@ def dry_run(settings: Settings, name: str, headers: dict[str, str], body: bytes)
         "received_at": item.received_at.isoformat() if item.received_at else None,
         "text": item.text,
     }
+
+
+def _verdict_input(
+    settings: Settings,
+    name: str,
+    config: ConnectorConfig,
+    delivery: Delivery,
+    pins: dict[str, str] | None,
+) -> VerdictInput:
+    """A delivery read as a verdict, with the team's country and vocabularies."""
+    team = settings.team
+    return to_input(
+        delivery,
+        config,
+        LABELS.get(config.kind, name),
+        team.default_country,
+        team.intake.vocabulary,
+        pins,
+    )

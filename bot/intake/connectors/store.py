@@ -111,11 +111,7 @@ def _update(
         value = getattr(item, name)
         if value is not None:
             setattr(verdict, name, value)
-    result = classification.classify_for_intake(classifier, verdict.text, verdict.score)
-    verdict.language = result.language
-    classification.store(session, verdict, result, now)
-    classification.after_intake(session, verdict, result, now)
-    session.flush()
+    result = classification.reclassify_edited(session, classifier, verdict, now)
     if granted:
         attached = attach(session, verdict, item, result, team, now)
         log.info(

@@ -17,8 +17,8 @@ from bot.intake.connectors.common import (
     Answer,
     Delivery,
     Ignored,
-    Refused,
     check_base64,
+    event_type,
     ident,
     iso_time,
     obj,
@@ -55,11 +55,7 @@ class Callback:
 def read_callback(data: Any) -> Callback:
     """The ids of a callback, or a 422 / Ignored."""
     data = obj(data, "body")
-    event = data.get("event_type")
-    if not isinstance(event, str):
-        raise Refused(422, "event_type is missing")
-    if event not in EVENTS:
-        raise Ignored(f"event_type {event[:40]!r} carries no verdict")
+    event_type(data, EVENTS)
     if data.get("object_type", "response") != "response":
         raise Ignored("object_type is not a response")
     resources = obj(data.get("resources"), "resources")
