@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,16 +37,23 @@ def _postgres_base() -> str | None:
     return normalise_database_url(url) if url else None
 
 
+@pytest.fixture(scope="session")
+def _sqlite_at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head per test session; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "triage.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closes the last connection: the WAL is folded into the file
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
+def database_url(tmp_path: Path, _sqlite_at_head: Path) -> Iterator[str]:
     """A fresh database migrated to head: a SQLite file, or a new PostgreSQL schema."""
     base = _postgres_base()
     if base is None:
-        url = f"sqlite:///{tmp_path}/triage.db"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
+        shutil.copyfile(_sqlite_at_head, tmp_path / "triage.db")
+        yield f"sqlite:///{tmp_path}/triage.db"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(base)
