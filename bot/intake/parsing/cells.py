@@ -28,6 +28,12 @@ _SEPARATORS = (
 _LONE_REF = re.compile(
     r"^\s*(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d[\d .-]{7,}\d|[A-Z]{1,5}-\d{3,})\s*$"
 )
+# A comment's label with no colon before its words: only a comment noun, alone.
+_BARE_TEXT_LABELS = frozenset(
+    {"verbatim", "commentaire", "commentaires", "comment", "comments", "remarque", "remarques",
+     "remarks", "feedback", "notes", "avis", "citation", "quote", "message", "verbatims"}
+)  # fmt: skip
+_SPACED_NUMBER = re.compile(r"^\+?[\d .()-]{8,20}$")  # `06 39 98 44 60`: one number, spaced
 _LEADING_SYMBOLS = re.compile(r"^[^\w«\"“(#]+")
 _LETTERS = re.compile(r"[^\W\d_]{3,}")
 
@@ -61,13 +67,18 @@ def bare_field(cell: str, vocabulary: Vocabulary, block: int) -> Item | None:
         if len(tokens) <= size:
             continue
         label = " ".join(tokens[:size])
+        if any(c.isdigit() for c in label):
+            continue  # "tel 06 39 98 44 60": a label has no digits, the number is whole
         value = " ".join(tokens[size:]).rstrip(".,;").lstrip("-–—→>: ")  # "Recontact ok - non"
         match: LabelMatch | None = vocabulary.match(label)
         if match is None or (len(words(label)) != size and size > 1):
             continue
-        if match.field == "text" and size < len(tokens) and not reads_as("text", value, vocabulary):
-            continue
-        if match.field != "text" and len(value.split()) > 4:
+        if match.field == "text" and (
+            not _BARE_TEXT_LABELS.issuperset(words(label))
+            or not reads_as("text", value, vocabulary)
+        ):
+            continue  # "Remarques On m'a promis...", never "Likes the network, hates the app"
+        if match.field != "text" and len(value.split()) > 4 and not _SPACED_NUMBER.match(value):
             continue  # without a colon, only a short answer is told from a sentence
         if reads_as(match.field, value, vocabulary):
             value = value.strip().strip('"“”«»').strip()
@@ -94,8 +105,9 @@ def split_cells(
 ) -> list[Item] | None:
     """A one-line summary's fields, when cutting the line at one kind of separator gives at
     least two cells that are fields; None otherwise."""
+    quotes = [m.span() for m in _QUOTE_SPAN.finditer(line)]
     for separator in _SEPARATORS:
-        cells = [c for c in separator.split(line) if c.strip(" .;|·•/")]
+        cells = [c for c in _cut(line, separator, quotes) if c.strip(" .;|·•/")]
         if len(cells) < 2 or len(cells) > 40:
             continue
         items = [i for c in cells for i in _cell_items(c, vocabulary, block, segments)]
@@ -104,6 +116,22 @@ def split_cells(
         if known >= 2 and fields >= len(cells) / 3:
             return items
     return None
+
+
+_QUOTE_SPAN = re.compile(r"«[^«»]*»|“[^“”]*”|\"[^\"\n]*\"")
+
+
+def _cut(line: str, separator: re.Pattern[str], quotes: list[tuple[int, int]]) -> list[str]:
+    """The line cut at each separator outside quotes: a quoted sentence stays whole."""
+    if not quotes:
+        return separator.split(line)
+    cells, last = [], 0
+    for found in separator.finditer(line):
+        if any(start < found.start() < end for start, end in quotes):
+            continue
+        cells.append(line[last : found.start()])
+        last = found.end()
+    return [*cells, line[last:]]
 
 
 # `Label:value, Label:value` with no space after the colon (a form relay's `pretty` string).

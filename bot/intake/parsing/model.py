@@ -94,3 +94,4 @@ class Item:
     scan: str = ""  # for metadata: the part read for references (a Subject, the sender)
     quoted: bool = False  # a `> ` line: someone sharing another person's words
     numbered: bool = False  # a numbered survey question ("Q2"): a label even when unanswered
+    title: bool = False  # the message's title line: the verbatim only when nothing else is

@@ -11,6 +11,8 @@ from bot.intake.parsing.emails import is_staff_address
 from bot.intake.parsing.model import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict, fold
 from bot.intake.parsing.references import EMAIL_PATTERN, find_refs, refs_in_value
 from bot.intake.parsing.shapes import Item, slack_to_plain, split_items
+from bot.intake.parsing.speech import reported_words
+from bot.intake.parsing.titles import BOX, choice_line
 from bot.intake.parsing.vocabulary import Vocabulary, load_vocabulary, words
 
 _CUSTOMER_WORDS = frozenset(
@@ -53,13 +55,22 @@ _EMPTY = re.compile(
     r"^[\s(<\[]*(?:no answer|not answered|sans reponse|pas de reponse|null|none|n/?a|nan|empty"
     r"|vide|non renseigne|-+|/|skipped|not asked|non demande|\.+)[\s.)>\]]*$"
 )
-_BOX = re.compile(r"^\s*(\[\s?\]|\[[xX✓✔]\]|\(\s?\)|\([xX]\)|[☐☑☒✅❌✓✔□■])\s*")
 _CHECKED = "☑☒✅✓✔■xX"
 _LETTER_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 def _is_prose(value: str) -> bool:
     return len(_LETTER_WORD.findall(value)) >= _PROSE_WORDS
+
+
+# An answer written between quotes (`Q4 - Ce qui vous a déçu : « les coupures »`): said.
+_QUOTED = re.compile(r"[:：]\s*[«\"“„][^«»\"“”]{6,}[»\"”“]\s*$")
+
+
+def _rating(value: str, vocabulary: Vocabulary) -> bool:
+    """`👎 Thumbs Down`, `Bad`, `Très satisfait`: a rating in words, not a comment."""
+    found = words(value)
+    return 0 < len(found) <= 3 and all(w in vocabulary.ratings for w in found)
 
 
 _TAIL = re.compile(r"(?<=[\w)»\"”])(?:[.,;!]\s+|\s+[-–—]\s+)(?=\S)")
@@ -89,6 +100,8 @@ def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
     if field == "text":
         if not value.strip():
             return False
+        if choice_line(value) or _rating(value, vocabulary):
+            return True  # a ticked option or a rating ("👎 Thumbs Down"): chosen, not said
         read.answers.append(item)
         return True
     if field == "consent":
@@ -121,6 +134,8 @@ def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
             status = item.match.yes_means if yes else other
         else:
             status = values.status(value, vocabulary)
+        if status is None and item.match.yes_means == "former" and values.find_date(value):
+            status = "former"  # "Résiliation : 11/05/2026": when it happened
         if status is None:
             return False
         read.status = read.status or status
@@ -153,9 +168,12 @@ def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
     return False
 
 
-def _verbatim(read: _Read, loose: list[Item], preface: list[Item]) -> str:
+def _verbatim(
+    read: _Read, loose: list[Item], preface: list[Item], titles: list[Item], context: str
+) -> str:
     """The customer's words: the free-text answers in order (their questions are kept apart,
-    in `ParsedVerdict.answers`), the prose among the answers, else the prose before them."""
+    in `ParsedVerdict.answers`), the prose among the answers, else the prose before them, else
+    the title; in a note about the customer, only the words it quotes."""
     parts = [
         item.value if item.match is not None or item.own_line else item.line.strip()
         for item in read.answers
@@ -168,9 +186,20 @@ def _verbatim(read: _Read, loose: list[Item], preface: list[Item]) -> str:
             body = quoted  # a person sharing the customer's words quotes them
     elif not parts and any(item.quoted for item in loose):
         body = [item.value for item in loose if item.quoted]
+    if not parts and not body:
+        body = [item.value for item in titles]
     chunks = [*parts, "\n".join(body)] if body else parts
-    text = "\n\n".join(c.strip() for c in chunks if c.strip())
-    return text.strip('"“”«» \n')[:MAX_VERBATIM_CHARS]
+    text = "\n\n".join(_LEAD_SYMBOLS.sub("", c.strip()) for c in chunks if c.strip())
+    if not any(item.match is not None for item in read.answers):
+        text = reported_words(text, context) or text
+    text = text.strip()
+    if len(text) > 1 and text[0] in '"“«' and text[-1] in '"”»':
+        text = text[1:-1].strip()  # the whole verbatim between quotes: the quotes go
+    return text[:MAX_VERBATIM_CHARS]
+
+
+# Emoji and pictograms leading a line of prose (`💬 « ... »`): a bullet, not words.
+_LEAD_SYMBOLS = re.compile(r"^(?:[\u2190-\u2bff\U0001f000-\U0001faff\ufe0f\u200d]+\s*)+")
 
 
 def _question_answers(read: _Read) -> tuple[tuple[str, str], ...]:
@@ -194,6 +223,7 @@ def read_items(
     loose: list[Item] = []
     preface: list[Item] = []
     forwarded: list[Item] = []  # prose after a forwarded-message marker: the original's words
+    titles: list[Item] = []
     seen_answer = False
     after_consent = False  # the item before was a consent field
     for index, item in enumerate(items):
@@ -207,7 +237,7 @@ def read_items(
             continue
         if item.kind in ("field", "answer") and _EMPTY.match(fold(item.value)):
             continue  # "(no answer)", "<null>": nothing was said
-        box = _BOX.match(item.value) if item.kind == "prose" else None
+        box = BOX.match(item.value) if item.kind == "prose" else None
         if box is not None:
             # A form's checkbox statement: "☐ J'accepte d'être recontacté(e)" is a refusal.
             statement = vocabulary.match(item.value[box.end() :])
@@ -228,6 +258,10 @@ def read_items(
         after_consent = (
             item.kind == "field" and item.match is not None and item.match.field == "consent"
         )
+        if item.kind == "prose" and (item.title or choice_line(item.value)):
+            if item.title:
+                titles.append(item)
+            continue
         if item.kind == "prose":
             before_forward = marker is not None and index < marker
             (preface if before_forward or not seen_answer else loose).append(item)
@@ -244,7 +278,9 @@ def read_items(
         # ("Qu'est-ce qui justifie cette note ?"); a known field's label otherwise is not.
         question = item.label.rstrip(" *_").endswith(("?", "？"))
         known = item.kind == "field" and not question and not vocabulary.names(item.label, "text")
-        if item.value and _is_prose(item.value) and not known:
+        if choice_line(item.value) or _rating(item.value, vocabulary):
+            continue  # a ticked option or a rating ("👎 Thumbs Down"): chosen, not said
+        if item.value and (_QUOTED.search(item.line) or (_is_prose(item.value) and not known)):
             # An unknown label's long answer is the customer's; a known field's label
             # ("Évaluation : Mauvaise, je ne suis pas satisfait") never holds the verbatim.
             read.answers.append(
@@ -254,7 +290,8 @@ def read_items(
         elif item.value or item.kind == "field":
             read.unparsed.append(item.line.strip() or f"{item.label}: {item.value}")
     # A forwarder's note above the forwarded message is theirs, not the customer's.
-    text = _verbatim(read, loose, forwarded or preface)
+    labels = " ".join(i.label for i in items if i.label)
+    text = _verbatim(read, loose, forwarded or preface, titles, labels)
     lines = (
         i.line if i.kind != "prose" else i.value for i in items if i.kind not in ("meta", "aside")
     )
@@ -289,7 +326,11 @@ def read_items(
     if status is None and churned_on is not None:
         status = "former"  # a churn date says the customer left
     if status is None:
-        status, prose_date = prose.status(folded, vocabulary)
+        # What the customer says of themself ("je ne vous quitte pas encore") outweighs the
+        # framing of the survey's questions and title ("Pourquoi nous quittez-vous ?").
+        status, prose_date = prose.status(fold(text), vocabulary)
+        if status is None:
+            status, prose_date = prose.status(folded, vocabulary)
         churned_on = churned_on or prose_date
     elif status == "former" and churned_on is None:
         churned_on = prose.status(folded, vocabulary)[1]

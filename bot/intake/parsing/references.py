@@ -25,6 +25,12 @@ ACCOUNT_PATTERN = re.compile(
 _LEADING_WORDS = re.compile(
     rf"^(?:(?:{_REF_WORDS}|{_NUMBER_WORDS}|d[e'’]|:)\s*)+(?=[A-Za-z]{{0,5}}-?\d|#)", re.IGNORECASE
 )
+# `ref ACC-61208`, `Réf. : PRO-22817`, `🆔 ACC-33018`: an id with letters, led by a word that
+# says it is one (a bare number after "ref" may be an order or a ticket: not taken).
+_LED_ID = re.compile(
+    r"(?:\bref(?:erence)?\b\.?|\br[ée]f(?:[ée]rence)?\b\.?|🆔)\s*[:#]?\s*([A-Z]{1,5}-\d{3,}[A-Z0-9-]*)\b",
+    re.IGNORECASE,
+)
 _MAYBE_PHONE = re.compile(r"(?:\+|\b0)\d[\d .()-]{6,}\d")
 
 
@@ -98,6 +104,7 @@ def find_refs(text: str, default_country: str) -> list[CustomerRef]:
     refs = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(text)]
     refs.extend(_phones(text, default_country))
     refs.extend(CustomerRef("account", m.group(1).upper()) for m in ACCOUNT_PATTERN.finditer(text))
+    refs.extend(CustomerRef("account", m.group(1).upper()) for m in _LED_ID.finditer(text))
     return list(dict.fromkeys(refs))
 
 

@@ -15,6 +15,7 @@ from bot.intake.parsing.cells import (
 )
 from bot.intake.parsing.emails import header_scan, mark_metadata
 from bot.intake.parsing.model import META_MARK, Item, fold
+from bot.intake.parsing.titles import title_line
 from bot.intake.parsing.vocabulary import LabelMatch, Vocabulary, words
 
 # Slack's link syntax only: `<url|label>`, `<mailto:…>`, `<tel:…>`, `<https://…>`. Any other
@@ -40,6 +41,7 @@ _LABEL_AT = re.compile(
     r"(?:^|(?<=[|;·•\t])|(?<=[.,!] )|(?<=\s\s)|(?<= - )|(?<= – )|(?<= / ))\s*"
     r"(?P<label>[^\s:=|;·•][^:=|;·•\n]{0,60}?)\s*[:：=](?=\s|$)"
 )
+_ID_TOKEN = re.compile(r"(?:#|n°|no\.?|nº)\s?\d{2,}|\b[A-Z]{1,5}-?\d{3,}\b")
 # Before an unknown label, a separator no sentence uses: "customer_id: A-1 · plan: fibre".
 _STRONG_SEPARATOR = re.compile(r"(?:[|;·•\t]|\s\s)\s*$")
 _LEADING_NUMBER = re.compile(r"^\s*(?:q(?:uestion)?\s*)?\d{1,2}[a-z]?\s*[.):-]\s+", re.I)
@@ -154,7 +156,10 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
         return None
     items: list[Item] = []
     if starts[0][0] > 0 and line[: starts[0][0]].strip(" |;·•.,-"):
-        items.append(Item("prose", line[: starts[0][0]].strip(" |;·•"), line=line, block=block))
+        head = line[: starts[0][0]].strip(" |;·•")
+        # `Conversation #18234 · Mailbox: Billing`: a short id before the fields is a heading
+        heading = len(head.split()) <= 4 and _ID_TOKEN.search(head) is not None
+        items.append(Item("prose", head, line=line, block=block, title=heading))
     for n, (_, end, label, match) in enumerate(starts):
         stop = starts[n + 1][0] if n + 1 < len(starts) else len(line)
         value = line[end:stop].strip().rstrip("|;·•,").strip()
@@ -273,7 +278,9 @@ def split_items(
                 continue
             items.extend(_flush(pending))
             pending = None
-        if parsed is None:
+        if not items and _titled(parsed, line, raw_lines[index + 1 :], vocabulary):
+            items.append(Item("prose", line.strip(), line=line, block=block, title=True))
+        elif parsed is None:
             kind = "prose"
             if _GREETING.match(folded) or _CLOSING.match(folded):
                 kind = "aside"  # never the verbatim; still read for a refusal
@@ -340,6 +347,18 @@ def _flush(pending: Item | None) -> list[Item]:
     if question and not pending.numbered:
         return [Item("prose", pending.label, line=pending.line, block=pending.block)]
     return []
+
+
+def _titled(parsed: list[Item] | None, line: str, rest: list[str], vocabulary: Vocabulary) -> bool:
+    """Whether a message's first line is its title: no field read on it, more lines below."""
+    for item in parsed or ():
+        field = item.match.field if item.kind == "field" and item.match else None
+        if field and field not in _TITLE_FIELDS and reads_as(field, item.value, vocabulary):
+            return False
+    return any(r.strip() for r in rest) and title_line(line)
+
+
+_TITLE_FIELDS = ("meta", "source", "channel")
 
 
 def _fields(items: list[Item] | None) -> int:

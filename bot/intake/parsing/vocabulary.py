@@ -58,6 +58,7 @@ class Values(BaseModel):
     former: list[str]
     current: list[str]
     channels: dict[str, list[str]]
+    ratings: list[str] = Field(default_factory=list)
 
     @field_validator("channels")
     @classmethod
@@ -162,6 +163,7 @@ class Vocabulary:
         self.no = frozenset(_value_key(v) for v in data.values.no)
         self.former = frozenset(_value_key(v) for v in data.values.former)
         self.current = frozenset(_value_key(v) for v in data.values.current)
+        self.ratings = frozenset(w for v in data.values.ratings for w in words(v))
         self.channels = {
             _value_key(v): name for name, values in data.values.channels.items() for v in values
         }
