@@ -164,7 +164,8 @@ def test_a_refusal_in_a_slack_email_file_is_read_as_one() -> None:
     }
     parsed = parse_message(message)
     assert parsed.consent is False
-    assert parsed.customer is not None and parsed.customer.key == "email:marie.l@example.fr"
+    # the subscription's number is the customer's reference; the sender's address is kept too
+    assert [r.key for r in parsed.refs] == ["account:31875520", "email:marie.l@example.fr"]
 
 
 def test_a_complaint_starting_with_no_under_a_consent_line_is_the_customers_words() -> None:

@@ -44,7 +44,9 @@ def reads_as(field: str, value: str, vocabulary: Vocabulary) -> bool:
         return values.yes_no(value, vocabulary) is not None
     if field == "ref":
         short = len(value.split()) <= 3 or _LONE_REF.match(value) is not None
-        return short and bool(re.search(r"\d", value)) and bool(refs_in_value(value, "FR"))
+        # "NPS 3" is no id: an id written bare has at least three digits
+        digits = len(re.findall(r"\d", value)) >= 3
+        return short and digits and bool(refs_in_value(value, "FR"))
     if field == "score":
         return len(value.split()) <= 4 and values.score(value) is not None
     if field == "status":
@@ -93,6 +95,10 @@ def _cell_items(cell: str, vocabulary: Vocabulary, block: int, segments: Segment
     bare = bare_field(cell, vocabulary, block)
     if bare is not None:
         return [bare]
+    status = values.status(cell.strip(" .;|·•/"), vocabulary) if len(cell.split()) <= 2 else None
+    if status is not None and values.value_key(cell) in vocabulary.current | vocabulary.former:
+        # "Acct #A-123; current; OK to email: yes": a summary's status, said in one word
+        return [Item("field", cell.strip(" .;|·•/"), "", vocabulary.match("status"), cell, block)]
     lone = _LONE_REF.match(_LEADING_SYMBOLS.sub("", cell))
     if lone and refs_in_value(lone.group(0), "FR"):
         match = vocabulary.match("reference")

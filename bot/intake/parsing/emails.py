@@ -81,7 +81,15 @@ def is_staff_address(address: str, staff: set[str]) -> bool:
         return True
     if any(domain == s.partition("@")[2] for s in staff):
         return True
-    return _ROLE.match(local) is not None
+    return _ROLE.match(local) is not None or _TOOL_DOMAIN.search(domain) is not None
+
+
+# Survey and feedback tools' own mail domains: their sender is never the customer.
+_TOOL_DOMAIN = re.compile(
+    r"(?:^|\.)(?:surveymonkey|typeform|qualtrics|jotform|hotjar|delighted|wootric|customergauge"
+    r"|retently|satismeter|asknicely|tally|medallia|alchemer|surveygizmo|zendesk|intercom"
+    r"|helpscout|freshdesk|hubspot|google|forms)\."
+)
 
 
 def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]:
@@ -93,6 +101,7 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
     in_headers = True  # a pasted email starts with its headers
     after_marker = False
     signature = False
+    said = False  # a line of prose came before: a header block below starts a pasted email
     for i, line in enumerate(lines):
         folded = fold(line)
         if signature:
@@ -112,6 +121,8 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
             key, value = found
             if key in ("le", "a", "de", "date") and not in_headers and "@" not in value:
                 continue  # "De: ..." outside a header block may be a sentence
+            if key in ("from", "de", "expediteur") and said and marker is None:
+                marker = i  # "cf. mail du client ci-dessous" then its headers: forwarded
             in_headers = True
             meta[i] = True
             if key in ("from", "de", "expediteur") and sender is None:
@@ -119,6 +130,7 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
                 sender = name.group(1).strip() if name else None
             continue
         in_headers = False
+        said = True
         if _WROTE.match(folded):
             meta[i] = signature = True  # the quoted message below it is the company's own
         elif _SENT_FROM.match(folded):

@@ -10,7 +10,7 @@ import bot.intake.parsing.values as values
 from bot.intake.parsing.emails import is_staff_address
 from bot.intake.parsing.model import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict, fold
 from bot.intake.parsing.references import EMAIL_PATTERN, find_refs, refs_in_value
-from bot.intake.parsing.shapes import Item, slack_to_plain, split_items
+from bot.intake.parsing.shapes import Item, customer_question, slack_to_plain, split_items
 from bot.intake.parsing.speech import reported_words
 from bot.intake.parsing.titles import BOX, choice_line
 from bot.intake.parsing.vocabulary import Vocabulary, load_vocabulary, words
@@ -30,6 +30,7 @@ _CUSTOMER_WORDS = frozenset(
 )
 _REF_ORDER = {"account": 0, "email": 1, "phone": 2}
 _PROSE_WORDS = 3  # an unknown label's answer of this many words is the customer's, not a code
+_SIGNED = 4  # prose shorter than this after the fields is a signature, not the verbatim
 
 
 class _Read:
@@ -87,7 +88,10 @@ def _read_field(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
         if cut is not None and _is_prose(item.value[cut.end() :]):
             head = Item(item.kind, item.value[: cut.start()], item.label, item.match)
             if _read_value(head, read, country, vocabulary):
-                read.tails.append(item.value[cut.end() :].strip())
+                tail = item.value[cut.end() :].strip()
+                # "No – customer explicitly asked not to be contacted": about the consent,
+                # not the customer's verdict; still read for a refusal
+                (read.tails_seen if field == "consent" else read.tails).append(tail)
                 return True
     return _read_value(item, read, country, vocabulary)
 
@@ -178,7 +182,15 @@ def _verbatim(
         item.value if item.match is not None or item.own_line else item.line.strip()
         for item in read.answers
     ]
+    if preface and not any(len(item.value.split()) >= _SIGNED for item in loose):
+        loose = []  # only a signature ("Inés", "Marchand.") after the fields: the words are above
     body = [item.value for item in loose] + read.tails
+    if loose and preface:
+        # The customer writing before the fields, in the same paragraph ("Je ne réponds pas à
+        # votre questionnaire, je préfère vous écrire. Note : 5/10. ..."): theirs too.
+        blocks = {item.block for item in loose}
+        said = [i.value for i in preface if i.block in blocks and customer_question(i.value)]
+        body = said + body
     if not parts and not body:
         body = [item.value for item in preface]
         quoted = [item.value for item in preface if item.quoted]

@@ -13,7 +13,7 @@ EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Words that introduce a reference in prose, in English and French.
 _REF_WORDS = (
     r"account|acct|compte|contrat|contract|client|cliente|customer|abonn[eé]e?|member|subscriber"
-    r"|membre|ligne|line|dossier|cust"
+    r"|membre|ligne|line|dossier|cust|abonnement|subscription"
 )
 _NUMBER_WORDS = r"n[°ºo]\.?|#|id|no\.|nr\.?|number|num[eé]ro|num\.?|ref\.?|r[eé]f[eé]rence"
 ACCOUNT_PATTERN = re.compile(
@@ -83,9 +83,13 @@ def _plausible(number: phonenumbers.PhoneNumber, digits: str) -> bool:
     return digits[:1] in ("+", "0") and phonenumbers.is_possible_number(number)
 
 
+_NOT_PHONE = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")
+
+
 def _phones(text: str, default_country: str) -> list[CustomerRef]:
     if not _MAYBE_PHONE.search(text):
         return []  # the matcher is slow: run it only where a number may be
+    text = _NOT_PHONE.sub(" ", text)  # an IP address, a time: never a phone number
     found = []
     matcher = phonenumbers.PhoneNumberMatcher(
         text, default_country, leniency=phonenumbers.Leniency.POSSIBLE

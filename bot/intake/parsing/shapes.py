@@ -54,7 +54,8 @@ _BOILERPLATE = re.compile(
     r"|respondent\b.*\bsubmitted\b|(?:hidden fields?|champs? caches?|metadata|metadonnees"
     r"|embedded data|donnees integrees|custom variables|variables personnalisees)\s*:?\s*$"
     r"|you can edit this submission|vous pouvez modifier cette soumission"
-    r"|(?:view|see|open) (?:the )?(?:feedback|response|submission|conversation|ticket)\b"
+    r"|(?:view|see|open) (?:the |this |your )?(?:feedback|response|submission|conversation|ticket)\b"
+    r"|page \d{1,3}\s*(?::.*)?$"
     r"|(?:afficher|voir|ouvrir) (?:la |le )?(?:soumission|reponse|conversation|ticket)\b)"
 )
 _BOILERPLATE_PREFIX = re.compile(
@@ -69,7 +70,8 @@ _GREETING = re.compile(
 )
 _CLOSING = re.compile(
     r"^\s*(?:thanks|thank you|cheers|regards|best|kind regards|best regards|merci|cordialement"
-    r"|bien cordialement|bonne journee|a\+|bises)\b[^.!?]{0,40}[,.!]?\s*$"
+    r"|bien cordialement|bonne journee|bonne soiree|a\+|bises|bien a vous|sincerely|yours"
+    r"|salutations|meilleures salutations|sinceres salutations|a bientot)\b[^.!?]{0,20}[,.!]?\s*$"
 )
 
 

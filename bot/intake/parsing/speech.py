@@ -12,12 +12,11 @@ from bot.intake.parsing.vocabulary import words
 _QUOTED = re.compile(r"«\s*([^«»]+?)\s*»|“([^“”]+)”|\"([^\"\n]+)\"|„([^„“]+)“")
 _MIN_QUOTE_WORDS = 3
 _TOKEN = re.compile(r"[a-z]+'?")  # `j'` and `m'` keep their apostrophe: `M-90233` is no `m'`
-# The customer speaking, or spoken to: then the text is theirs and a quote in it is a quote.
-_FIRST_OR_SECOND = frozenset(
+# The customer speaking: then the text is theirs and a quote in it is a quote. (A note may
+# well say "you": "plus cliente chez vous".)
+_FIRST_PERSON = frozenset(
     {
-        "i", "i'", "me", "my", "mine", "myself", "you", "you'", "your", "yours",
-        "je", "j'", "moi", "mon", "ma", "mes", "m'", "vous", "votre", "vos", "tu", "te", "ton",
-        "ta", "tes",
+        "i", "i'", "me", "my", "mine", "myself", "je", "j'", "moi", "mon", "ma", "mes", "m'",
     }
 )  # fmt: skip
 # The customer spoken of: a note about them, by someone else.
@@ -48,7 +47,7 @@ def reported_words(text: str, context: str = "") -> str | None:
         return None
     outside.append(text[last:])
     around = _TOKEN.findall(fold(" ".join(outside)))
-    if _FIRST_OR_SECOND.intersection(around):
+    if _FIRST_PERSON.intersection(around):
         return None
     if not _THIRD_PERSON.intersection(around) and not _THIRD_PERSON.intersection(
         _TOKEN.findall(fold(context))

@@ -33,6 +33,7 @@ PROSE_KEYS = (
     "channel_chat",
     "channel_sms",
     "channel_store",
+    "consent_question",
 )
 
 
@@ -206,6 +207,8 @@ class Vocabulary:
         tokens = self._content(words(label))
         if not tokens or len(tokens) > 30:
             return None
+        if self.prose["consent_question"].search(fold(label)):
+            return LabelMatch("consent")  # "Can we email you about this?": asks for consent
         candidates: set[int] = set()
         for token in tokens:
             candidates |= self.exact.get(token, set())
