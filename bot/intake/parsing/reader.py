@@ -30,7 +30,8 @@ _CUSTOMER_WORDS = frozenset(
 )
 _REF_ORDER = {"account": 0, "email": 1, "phone": 2}
 _PROSE_WORDS = 3  # an unknown label's answer of this many words is the customer's, not a code
-_SIGNED = 4  # prose shorter than this after the fields is a signature, not the verbatim
+# A name alone after the fields ("Inés", "A.-S. Brun", "Marchand."): a signature, not words.
+_SIGNATURE = re.compile(r"^(?:[A-ZÀ-Ý][\w'’.-]*\.?\s*){1,3}$")
 
 
 class _Read:
@@ -182,7 +183,7 @@ def _verbatim(
         item.value if item.match is not None or item.own_line else item.line.strip()
         for item in read.answers
     ]
-    if preface and not any(len(item.value.split()) >= _SIGNED for item in loose):
+    if preface and loose and all(_SIGNATURE.match(item.value) for item in loose):
         loose = []  # only a signature ("Inés", "Marchand.") after the fields: the words are above
     body = [item.value for item in loose] + read.tails
     if loose and preface:

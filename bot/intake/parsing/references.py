@@ -42,6 +42,8 @@ def normalise_ref(raw: str, default_country: str) -> CustomerRef | None:
     email = EMAIL_PATTERN.fullmatch(value)
     if email:
         return CustomerRef("email", value.lower())
+    if _NOT_PHONE.fullmatch(value):
+        return None  # an IP address or a time
     digits = re.sub(r"[\s.()-]", "", value)
     if re.fullmatch(r"\+?\d{8,15}", digits):
         try:

@@ -41,6 +41,7 @@ _LABEL_AT = re.compile(
     r"(?:^|(?<=[|;·•\t])|(?<=[.,!] )|(?<=\s\s)|(?<= - )|(?<= – )|(?<= / ))\s*"
     r"(?P<label>[^\s:=|;·•][^:=|;·•\n]{0,60}?)\s*[:：=](?=\s|$)"
 )
+_ASKED = re.compile(r"\w\s?\?\s?[:：]$")
 _ID_TOKEN = re.compile(r"(?:#|n°|no\.?|nº)\s?\d{2,}|\b[A-Z]{1,5}-?\d{3,}\b")
 # Before an unknown label, a separator no sentence uses: "customer_id: A-1 · plan: fibre".
 _STRONG_SEPARATOR = re.compile(r"(?:[|;·•\t]|\s\s)\s*$")
@@ -133,13 +134,27 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
         label = found.group("label").strip()
         start = found.start()
         unnumbered = _LEADING_NUMBER.sub("", label)
+        # "…on hold, twice, Any other comments?: The technician…": a question and its colon
+        # start a new answer, even inside another answer (a form relay's one-line string)
+        asked = _ASKED.search(line, found.start("label"), found.end()) is not None
         if ", " in unnumbered or ". " in unnumbered:
             # "Second survey, same story: ..." is a sentence, not a label; but a known field
             # may start after its last full stop ("Trop de coupures. Consentement : non").
             cut = max(label.rfind(". "), label.rfind("! "), label.rfind("? "))
+            if asked:
+                cut = max(cut, label.rfind(", "))
             tail = label[cut + 2 :].strip() if cut >= 0 else ""
             tail_match = _label_match(tail, vocabulary) if tail and ", " not in tail else None
-            if tail_match is None or tail_match.field == "text":
+            if tail_match is None and not asked:
+                # "…was great, Consent to contact: Yes": a known field after a comma, when
+                # what follows reads as its answer
+                cut = label.rfind(", ")
+                tail = label[cut + 2 :].strip() if cut >= 0 else ""
+                tail_match = _label_match(tail, vocabulary) if len(tail.split()) <= 4 else None
+                answer = line[found.end() :].split(",", 1)[0].strip()
+                if tail_match and not reads_as(tail_match.field, answer, vocabulary):
+                    tail_match = None
+            if (tail_match is None or tail_match.field == "text") and not (asked and tail):
                 continue
             label, start = tail, found.start("label") + cut + 2
         match = _label_match(label, vocabulary)
@@ -148,7 +163,7 @@ def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | Non
                 if found.start() == 0:
                     return None  # a sentence with a colon, not a label
                 continue
-        elif in_text and (match is None or match.field == "text"):
+        elif in_text and (match is None or match.field == "text") and not asked:
             continue  # inside a free-text answer, only another field's label splits it
         elif match is None and not _STRONG_SEPARATOR.search(line[: found.start()]):
             continue
