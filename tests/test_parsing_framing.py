@@ -106,3 +106,10 @@ def test_a_known_field_after_a_comma_splits_a_one_line_form_string() -> None:
         "What could we have done better?",
         "Any other comments?",
     ]
+
+
+def test_a_customers_headline_is_not_taken_for_a_title() -> None:
+    parsed = parse_text(
+        "New router keeps dropping\nSince the update it reboots every hour.\nClient : 12345678"
+    )
+    assert "New router keeps dropping" in parsed.text and "reboots every hour" in parsed.text

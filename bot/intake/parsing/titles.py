@@ -9,16 +9,16 @@ import re
 
 from bot.intake.parsing.vocabulary import words
 
-# Words that name a message's kind: a survey tool's notification, a form, a call's notes.
+# Words that name a message's kind (a survey tool's notification, a form, a call's notes) and
+# that a customer's own first line rarely holds: not "new", "call" or "résiliation".
 _TITLE_WORDS = frozenset(
     {
-        "new", "nouveau", "nouvelle", "nouvel", "submission", "soumission", "response",
-        "responses", "reponse", "reponses", "survey", "enquete", "questionnaire", "form",
-        "formulaire", "feedback", "export", "notes", "call", "appel", "entretien", "interview",
-        "summary", "synthese", "fwd", "fw", "tr", "report", "rapport", "rating", "detractor",
-        "detracteur", "promoter", "promoteur", "passive", "passif", "alert", "alerte",
-        "received", "recu", "recue", "exit", "cancellation", "resiliation", "escalation",
-        "escalade", "fiche", "compte-rendu", "cr", "nps", "csat", "transcript", "retours",
+        "submission", "soumission", "response", "responses", "reponse", "reponses", "survey",
+        "enquete", "questionnaire", "form", "formulaire", "export", "notes", "entretien",
+        "interview", "summary", "synthese", "rendu", "fwd", "fw", "tr", "report", "rapport",
+        "rating", "detractor", "detracteur", "promoter", "promoteur", "passive", "passif",
+        "alert", "alerte", "received", "recu", "recue", "exit", "escalation", "escalade", "nps",
+        "csat", "transcript", "transcription",
     }
 )  # fmt: skip
 # A title never speaks to or as someone: a line with these is a person's sentence.
