@@ -221,3 +221,28 @@ def finish_inbound(session: Session, event_id: int, now: datetime) -> bool:
         .values(status="done", processed_at=now, lease_until=None)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def set_aside_inbound(session: Session, event_id: int, now: datetime, error: str) -> bool:
+    """Mark an inbound event failed (given up), once: False when it is not pending any more."""
+    result = session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id == event_id, InboundEvent.status == "pending")
+        .values(status="failed", processed_at=now, lease_until=None, last_error=error[:2000])
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def finish_pending_like(session: Session, kind: str, key_prefix: str, now: datetime) -> int:
+    """Mark done the pending inbound events of a kind whose key starts with `key_prefix`."""
+    escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    result = session.execute(
+        update(InboundEvent)
+        .where(
+            InboundEvent.kind == kind,
+            InboundEvent.status == "pending",
+            InboundEvent.dedupe_key.like(escaped + "%", escape="\\"),
+        )
+        .values(status="done", processed_at=now, lease_until=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

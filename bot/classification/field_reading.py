@@ -4,7 +4,8 @@ Only for a message where the parser found no customer reference or no verbatim, 
 fields it left unknown. The message is masked before it leaves, with numbered placeholders for
 the references (`[REF_1]`), so the model can point at one without ever seeing it; the answer is
 mapped back here. What the model reads is checked like any input: a value that is not one (a
-date that is not a date, a reference that is not in the message) is dropped with a log line.
+date that is not a date, a reference or a verbatim that is not in the message) is dropped with a
+log line.
 Consent read by the model can only ever be a refusal.
 """
 
@@ -207,7 +208,10 @@ def check(
                 drop(name, "not yes or no")
             # "yes" is never taken from the model: consent it reads can only be a refusal.
         elif name == VERBATIM:
-            read["verbatim"] = _unmask(value, table)[:MAX_VERBATIM_CHARS]
+            if not _in_message(value, pseudonymise(request.message, default_country)[0]):
+                drop(name, "not text of the message")
+            else:
+                read["verbatim"] = _unmask(value, table)[:MAX_VERBATIM_CHARS].strip()
     return FieldsRead(**read, dropped=tuple(dropped))
 
 
@@ -231,6 +235,22 @@ def _date(value: str) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         return read_churn_date(value)
+
+
+# Markup and quote marks the model may drop when it copies the customer's words.
+_MARKUP = re.compile(r"(?m)^\s*>+|[*_~`\u201c\u201d\u00ab\u00bb\"]")
+
+
+def _in_message(value: str, sent: str) -> bool:
+    """True when every line of the verbatim the model read is text of the message it was sent
+    (whitespace, case and markup aside): the model copies the customer's words, never writes."""
+
+    def plain(text: str) -> str:
+        return " ".join(_MARKUP.sub(" ", text).split()).casefold()
+
+    whole = plain(sent)
+    lines = [plain(line) for line in value.splitlines()]
+    return any(lines) and all(line in whole for line in lines if line)
 
 
 def _unmask(text: str, table: dict[str, str]) -> str:

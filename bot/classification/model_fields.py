@@ -61,8 +61,8 @@ def apply(
         customer.churned_on = read[CHURNED_ON] = fields.churned_on
         if customer.status == "unknown":
             customer.status = read[STATUS] = "former"  # a churn date means the customer left
-    if fields.verbatim is not None and not verdict.text.strip():
-        verdict.text = fields.verbatim
+    if fields.verbatim is not None and verdict.text.strip() in ("", fields.verbatim):
+        verdict.text = fields.verbatim  # the verdict's words are the model's reading: marked
         read[VERBATIM] = "yes"
     refused = fields.consent_refused and verdict.consent and not verdict.consent_stated
     if refused:

@@ -14,17 +14,19 @@ import storage.cases
 import storage.intake
 from bot.cases import service as cases
 from bot.classification import service as classification
+from bot.classification.field_reading import VERBATIM, FieldsRead
 from bot.classification.offline import OfflineClassifier
 from bot.intake import importer
 from bot.intake.file_rows import RowError
 from bot.intake.parsing import ParsedVerdict, load_vocabulary, message_text, parse_message
 from bot.intake.service import IntakeResult, ingest
 from bot.intake.verdict_input import VerdictInput, fields_to_read, from_parsed
+from bot.privacy.masking import text_hash
 from bot.runtime import logs
 from bot.runtime.clock import Clock
 from bot.runtime.settings import TeamConfig
 from bot.slack import outbox
-from bot.slack.blocks import text_message
+from bot.slack.blocks import escape, text_message
 from bot.slack.gateway import BotIdentity, SlackDeliveryError, SlackGateway
 from bot.slack.i18n import t
 from storage.db import transaction
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 5
 KIND = "slack_message"
+# A message with no verbatim the parser found, for the model to read (bot.intake.model_reading).
+READ_JOB = "llm_read_message"
 # Message subtypes that matter in the intake channel: people, survey bots, shares, files,
 # and the edits and deletions of those.
 NEW_SUBTYPES = (None, "bot_message", "file_share", "thread_broadcast")
@@ -88,7 +92,7 @@ def to_input(
     """Read a verdict out of a Slack message. Its Slack address is its dedup key, whatever the source."""
     vocabulary = load_vocabulary(team.intake.vocabulary)
     parsed = parse_message(message, team.default_country, vocabulary)
-    read = fields_to_read(parsed)
+    read = fields_to_read(parsed, message_text(message))
     return from_parsed(
         parsed,
         source,
@@ -136,10 +140,34 @@ def _what_was_read(item: VerdictInput, lang: str) -> str:
     return t(lang, "intake_read", fields=", ".join(parts))
 
 
+def _model_read(fields: FieldsRead, lang: str) -> str:
+    """What the model read where the parser could not, the customer's words quoted."""
+    parts = []
+    if fields.verbatim is not None:
+        quote = " ".join(fields.verbatim.split())
+        quote = quote[:150] + ("…" if len(quote) > 150 else "")
+        parts.append(t(lang, "intake_model_read_verbatim", quote=escape(quote)))
+    if fields.reference is not None:
+        parts.append(t(lang, "intake_read_customer", ref=fields.reference.value))
+    if fields.consent_refused:
+        parts.append(t(lang, "intake_read_consent_no"))
+    if fields.status is not None:
+        parts.append(t(lang, f"status_{fields.status}"))
+    if fields.churned_on is not None:
+        parts.append(fields.churned_on)
+    return t(lang, "intake_model_read", fields=", ".join(parts))
+
+
 def acknowledge(
-    session: Session, item: VerdictInput, result: IntakeResult, team: TeamConfig, now: datetime
+    session: Session,
+    item: VerdictInput,
+    result: IntakeResult,
+    team: TeamConfig,
+    now: datetime,
+    model_read: FieldsRead | None = None,
 ) -> None:
-    """Tell the intake thread what became of the message, so nobody wonders."""
+    """Tell the intake thread what became of the message, so nobody wonders; `model_read`: what
+    the model read where the parser could not (bot.intake.model_reading)."""
     if item.slack_channel is None or result.outcome == "duplicate":
         return
     lang, triage = team.language, team.channels.triage
@@ -152,12 +180,36 @@ def acknowledge(
     text = texts[result.outcome]
     if item.extra:
         text += "\n" + _what_was_read(item, lang)
+        if model_read is not None and model_read.names():
+            text += "\n" + _model_read(model_read, lang)
         if item.consent is None and result.outcome in ("opened", "joined"):
             text += "\n" + t(lang, "intake_consent_not_stated")
     if result.outcome == "empty" and item.extra.get("unparsed"):
         seen = "\n".join(f"> {line[:150]}" for line in item.extra["unparsed"].splitlines())
         text += "\n" + t(lang, "intake_empty_seen", lines=seen)
     outbox.enqueue_message(session, item.slack_channel, text_message(text), now, item.slack_ts)
+
+
+def _take(
+    session: Session,
+    message: dict[str, Any],
+    item: VerdictInput,
+    classifier: OfflineClassifier,
+    team: TeamConfig,
+    now: datetime,
+) -> str:
+    """Ingest a new message and acknowledge it; or, when the parser found no verbatim where the
+    model may find one (an LLM is configured), queue the model's reading (bot.intake.model_reading):
+    that job ingests and acknowledges, once."""
+    if classifier.provisional and not item.text.strip() and VERBATIM in item.read_fields:
+        payload = {"message": message, "channel": item.slack_channel, "source": item.source}
+        # Keyed by the message's text too: an edit that still has no verbatim is read again.
+        key = f"{READ_JOB}:{item.key}:{text_hash(item.message)[:16]}"
+        storage.intake.insert_inbound(session, key, READ_JOB, payload, now)
+        return "queued for the model to read"
+    result = ingest(session, item, classifier, team, now)
+    acknowledge(session, item, result, team, now)
+    return f"{result.outcome} (case {result.case_id})"
 
 
 def _edited(
@@ -174,10 +226,8 @@ def _edited(
         return "unchanged"  # Slack also sends message_changed for unfurls and thread counts
     item = to_input(message, channel, team)
     verdict = storage.cases.verdict_by_source_key(session, item.key)
-    if verdict is None:
-        result = ingest(session, item, classifier, team, now)  # an empty post that now has text
-        acknowledge(session, item, result, team, now)
-        return result.outcome
+    if verdict is None:  # an empty post that now has text
+        return _take(session, message, item, classifier, team, now)
     if verdict.case_id is None:
         return "no_case"
     case = storage.cases.case_for_update(session, verdict.case_id)
@@ -221,7 +271,13 @@ def _deleted(session: Session, event: dict[str, Any], team: TeamConfig, now: dat
     verdict = storage.cases.verdict_by_source_key(
         session, f"slack:{channel}:{event.get('deleted_ts')}"
     )
-    if verdict is None or verdict.deleted_at is not None:
+    if verdict is None:
+        # A message still waiting for the model to read it: never turned into a case now.
+        key = f"{READ_JOB}:slack:{channel}:{event.get('deleted_ts')}:"
+        if storage.intake.finish_pending_like(session, READ_JOB, key, now):
+            return "deleted before the model read it"
+        return "unknown"
+    if verdict.deleted_at is not None:
         return "unknown"
     verdict.deleted_at = now
     if verdict.case_id is None:
@@ -332,9 +388,7 @@ def _process(
             outcome = _deleted(session, event, team, now)
         else:
             item = to_input(event, str(event.get("channel")), team)
-            result = ingest(session, item, classifier, team, now)
-            acknowledge(session, item, result, team, now)
-            outcome = f"{result.outcome} (case {result.case_id})"
+            outcome = _take(session, event, item, classifier, team, now)
         _done(session, inbound_id, now)
     return outcome
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bot.classification.field_reading import requested_fields
-from bot.intake.parsing import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict
+from bot.classification.field_reading import VERBATIM, requested_fields
+from bot.intake.parsing import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerdict, fold
 from bot.privacy.masking import mask
 
 
@@ -65,16 +66,37 @@ def from_parsed(parsed: ParsedVerdict, source: str, **fields: object) -> Verdict
     return replace(base, **fields)  # type: ignore[arg-type]
 
 
-def fields_to_read(parsed: ParsedVerdict) -> tuple[str, ...]:
+def fields_to_read(parsed: ParsedVerdict, message: str = "") -> tuple[str, ...]:
     """The fields the model may read for this message (none when the parser found both a
-    customer reference and a verbatim)."""
-    return requested_fields(
+    customer reference and a verbatim, or found no verbatim in a `message` with nothing that
+    could hold one)."""
+    read = requested_fields(
         has_reference=bool(parsed.refs),
         has_verbatim=bool(parsed.text.strip()),
         status=parsed.status,
         churned_on=parsed.churned_on,
         consent=parsed.consent,
     )
+    if VERBATIM in read and not could_hold_verbatim(parsed, message):
+        return ()  # no verbatim, nothing to look for it in: "Nothing to triage" at once
+    return read
+
+
+# What may stand before a label on its line: quote marks, bullets, markup.
+_LEAD = re.compile(r"^[\s>•*_~`\-–—·]+")
+
+
+def could_hold_verbatim(parsed: ParsedVerdict, message: str) -> bool:
+    """True when a message with no verbatim the parser found still has text the customer's words
+    may be in: lines the parser did not understand, or any line that is not a label it read."""
+    if parsed.unparsed:
+        return True
+    labels = tuple(fold(label) for label, _ in parsed.labels if label.strip())
+    for line in message.splitlines():
+        bare = fold(_LEAD.sub("", line))
+        if any(ch.isalpha() for ch in bare) and not bare.startswith(labels or ("\x00",)):
+            return True
+    return False
 
 
 def resolved_consent(item: VerdictInput, when_unknown: str = "ask") -> tuple[bool, bool]:

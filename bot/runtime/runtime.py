@@ -19,6 +19,7 @@ from bot.classification.llm import LLMClassifier
 from bot.classification.offline import OfflineClassifier
 from bot.classification.taxonomy import Taxonomy
 from bot.digests import service as digests
+from bot.intake import model_reading
 from bot.intake import slack_messages as slack_intake
 from bot.intake.connectors import service as connectors
 from bot.runtime.background import BackgroundWorker, RequestActivity
@@ -67,8 +68,8 @@ class Runtime:
     def run_pending(self) -> int:
         """One background pass, in this order: apply recorded Claim clicks, turn recorded intake
         into cases, send due reminders, escalations and expiries, queue due digests, deliver due
-        Slack writes, then run LLM classification jobs. Every step claims its rows, so any number
-        of processes may run it; returns the work done."""
+        Slack writes, then run LLM classification and reading jobs. Every step claims its rows,
+        so any number of processes may run it; returns the work done."""
         with yielding_writes():  # the acks' writes go first, in every process
             return self._pass()
 
@@ -106,6 +107,10 @@ class Runtime:
         if self.llm is not None:  # after the delivery, so provisional cards never wait on it
             done += classification.process_llm_jobs(
                 self.factory, self.llm, self.settings.team, self.clock
+            )
+            # Messages with no verbatim the parser found, for the model to read.
+            done += model_reading.process_read_jobs(
+                self.factory, self.llm, self.classifier, self.settings.team, self.clock
             )
         return done + report.sent
 

@@ -260,6 +260,11 @@ MESSAGES_EN: dict[str, str] = {
         ' shows "Consent not stated". Edit the message with a consent line (e.g. `Consent: yes`)'
         " if you know."
     ),
+    "intake_model_read": (
+        ":robot_face: I found no verdict text myself; the model read it from the message (check"
+        " it): {fields}"
+    ),
+    "intake_model_read_verbatim": "the customer's words “{quote}”",
     "intake_empty_seen": (
         "I saw these lines but could not read them:\n{lines}\nI expected the customer's words,"
         " as prose or under a label such as `Comment:` or `Verbatim:`."

@@ -262,6 +262,11 @@ MESSAGES_FR: dict[str, str] = {
         " indique « Consentement non précisé ». Modifiez le message avec une ligne de consentement"
         " (ex. `Consentement : oui`) si vous le savez."
     ),
+    "intake_model_read": (
+        ":robot_face: Je n'ai pas trouvé de verbatim moi-même ; le modèle l'a lu dans le message"
+        " (à vérifier) : {fields}"
+    ),
+    "intake_model_read_verbatim": "les mots du client « {quote} »",
     "intake_empty_seen": (
         "J'ai vu ces lignes sans pouvoir les lire :\n{lines}\nJ'attendais les mots du client,"
         " en texte libre ou sous une étiquette comme `Commentaire :` ou `Verbatim :`."
