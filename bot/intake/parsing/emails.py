@@ -23,6 +23,15 @@ _SENT_FROM = re.compile(
     r"^\s*(sent from my|envoye de mon|envoye depuis|get outlook for|telecharger outlook)\b"
 )
 _SIGNATURE = re.compile(r"^\s*--\s*$")
+# A notification's footer starts here; everything below it is the tool's, never the customer's.
+_FOOTER = re.compile(
+    r"^\s*(?:you(?:'re| are) receiving this (?:e-?mail|message|notification)|vous recevez cet"
+    r" (?:e-?mail|email|courriel|message)|copyright\b|©|all rights reserved|tous droits reserves"
+    r"|this (?:e-?mail|message) was (?:sent|generated) automatically|cet e-?mail a ete envoye"
+    r" automatiquement|(?:to )?unsubscribe\b|se desinscrire|pour vous desinscrire"
+    r"|manage (?:your )?notification|gerer (?:vos|les) notifications|create your own google form"
+    r"|creer votre propre formulaire|this form was created|ce formulaire a ete cree)"
+)
 _RULE = re.compile(r"^\s*_{10,}\s*$")  # Outlook's line above a quoted message's headers
 _DISPLAY_NAME = re.compile(r"^\s*\"?([^<\"@]+?)\"?\s*<[^>]+>")
 
@@ -133,6 +142,8 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
         said = True
         if _WROTE.match(folded):
             meta[i] = signature = True  # the quoted message below it is the company's own
+        elif _FOOTER.match(folded):
+            meta[i] = signature = True
         elif _SENT_FROM.match(folded):
             meta[i] = True
         elif _SIGNATURE.match(line):

@@ -69,13 +69,28 @@ def _is_prose(value: str) -> bool:
 _QUOTED = re.compile(r"[:：]\s*[«\"“„][^«»\"“”]{6,}[»\"”“]\s*$")
 
 
+_LIST = re.compile(r"^\s*\[\s*\"[^\"]*\"(?:\s*,\s*\"[^\"]*\")*\s*\]\s*$")
+
+
+def _no_words(value: str) -> bool:
+    """A date, a number or a list of options (`May 4, 2026`, `6`, `["Fibre","TV"]`): no words."""
+    if _LIST.match(value):
+        return True
+    letters = _LETTER_WORD.findall(values.DATE_WORDS.sub(" ", fold(value)))
+    return not letters
+
+
 def _rating(value: str, vocabulary: Vocabulary) -> bool:
     """`👎 Thumbs Down`, `Bad`, `Très satisfait`: a rating in words, not a comment."""
     found = words(value)
     return 0 < len(found) <= 3 and all(w in vocabulary.ratings for w in found)
 
 
-_TAIL = re.compile(r"(?<=[\w)»\"”])(?:[.,;!]\s+|\s+[-–—]\s+)(?=\S)")
+# Not after an initial or a title ("M. Alain Besson", "Mrs. Ward"): that full stop ends no answer.
+_TAIL = re.compile(
+    r"(?<=[\w)»\"”])(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bMrs)(?<!\bMme)(?<!\bMlle)"
+    r"(?:[.,;!]\s+|\s+[-–—]\s+)(?=\S)"
+)
 
 
 def _read_field(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -> bool:
@@ -105,8 +120,8 @@ def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
     if field == "text":
         if not value.strip():
             return False
-        if choice_line(value) or _rating(value, vocabulary):
-            return True  # a ticked option or a rating ("👎 Thumbs Down"): chosen, not said
+        if choice_line(value) or _rating(value, vocabulary) or _no_words(value):
+            return True  # a ticked option, a rating ("👎 Thumbs Down"), a date: not said
         read.answers.append(item)
         return True
     if field == "consent":
@@ -187,8 +202,9 @@ def _verbatim(
         loose = []  # only a signature ("Inés", "Marchand.") after the fields: the words are above
     body = [item.value for item in loose] + read.tails
     if loose and preface:
-        # The customer writing before the fields, in the same paragraph ("Je ne réponds pas à
-        # votre questionnaire, je préfère vous écrire. Note : 5/10. ..."): theirs too.
+        # The customer writing before the fields, in the same paragraph and the first person
+        # ("Je ne réponds pas à votre questionnaire, je préfère vous écrire. Note : 5/10. ..."):
+        # theirs too.
         blocks = {item.block for item in loose}
         said = [i.value for i in preface if i.block in blocks and customer_question(i.value)]
         body = said + body
@@ -201,8 +217,9 @@ def _verbatim(
         body = [item.value for item in loose if item.quoted]
     if not parts and not body:
         body = [item.value for item in titles]
-    chunks = [*parts, "\n".join(body)] if body else parts
-    text = "\n\n".join(_LEAD_SYMBOLS.sub("", c.strip()) for c in chunks if c.strip())
+    chunks = [*parts, "\n".join(dict.fromkeys(body))] if body else parts
+    chunks = list(dict.fromkeys(_LEAD_SYMBOLS.sub("", c.strip()) for c in chunks))
+    text = "\n\n".join(c for c in chunks if c)
     if not any(item.match is not None for item in read.answers):
         text = reported_words(text, context) or text
     text = text.strip()
@@ -291,7 +308,7 @@ def read_items(
         # ("Qu'est-ce qui justifie cette note ?"); a known field's label otherwise is not.
         question = item.label.rstrip(" *_").endswith(("?", "？"))
         known = item.kind == "field" and not question and not vocabulary.names(item.label, "text")
-        if choice_line(item.value) or _rating(item.value, vocabulary):
+        if choice_line(item.value) or _rating(item.value, vocabulary) or _no_words(item.value):
             continue  # a ticked option or a rating ("👎 Thumbs Down"): chosen, not said
         if item.value and (_QUOTED.search(item.line) or (_is_prose(item.value) and not known)):
             # An unknown label's long answer is the customer's; a known field's label

@@ -41,6 +41,17 @@ _LABEL_AT = re.compile(
     r"(?:^|(?<=[|;·•\t])|(?<=[.,!] )|(?<=\s\s)|(?<= - )|(?<= – )|(?<= / ))\s*"
     r"(?P<label>[^\s:=|;·•][^:=|;·•\n]{0,60}?)\s*[:：=](?=\s|$)"
 )
+# A colleague's note to the team, not the customer's words: "@retention can someone pick this
+# up?", "Partagé depuis Front pour suivi", "Correction to Mike's note above", "Voice note typed
+# by Siri", "Note dictée en sortie de visite".
+_TEAM_NOTE = re.compile(
+    r"^\s*(?:@\S+|<@\w+>|fyi\b|pour info\b|shared (?:from|via)\b|forwarded from\b|forwarding (?:this|from)\b"
+    r"|partage (?:depuis|via)\b|transfere (?:depuis|par)\b|je (?:te|vous) transfere\b|cf\.? (?:mail|message|ci-dessous)"
+    r"|see below\b|voir ci-dessous\b|can (?:someone|somebody|anyone|you) (?:pick|look|check|call|handle|take)"
+    r"|(?:could|can) (?:someone|somebody|anyone)\b|quelqu'un (?:peut|pourrait)\b|correction to\b"
+    r"|voice note\b|note (?:dictee|vocale)\b|dictated note\b|merci de (?:le |la |les )?(?:traiter|regarder"
+    r"|prendre en compte|rappeler|gerer|voir)\b|please (?:handle|pick up|follow up|look into|call)\b)"
+)
 _ASKED = re.compile(r"\w\s?\?\s?[:：]$")
 _ID_TOKEN = re.compile(r"(?:#|n°|no\.?|nº)\s?\d{2,}|\b[A-Z]{1,5}-?\d{3,}\b")
 # Before an unknown label, a separator no sentence uses: "customer_id: A-1 · plan: fibre".
@@ -57,6 +68,11 @@ _BOILERPLATE = re.compile(
     r"|you can edit this submission|vous pouvez modifier cette soumission"
     r"|(?:view|see|open) (?:the |this |your )?(?:feedback|response|submission|conversation|ticket)\b"
     r"|page \d{1,3}\s*(?::.*)?$"
+    r"|(?:report abuse|signaler un (?:cas d'utilisation )?abus|reply to this review|repondre a cet avis"
+    r"|voir (?:toutes )?les reponses|see all responses|view all responses|vous disposez d'un droit"
+    r"|cliquez sur le lien|click (?:the|this) link|pour consulter (?:l'ensemble|les resultats)"
+    r"|connectez-vous a votre compte|log in to (?:your|see)|open in \w+|ouvrir dans \w+)"
+    r"|(?:received|recu|recue|submitted|soumis|envoye)(?: le| on)? [^·|]{3,40}[·|]\s*\S.*$"
     r"|(?:afficher|voir|ouvrir) (?:la |le )?(?:soumission|reponse|conversation|ticket)\b)"
 )
 _BOILERPLATE_PREFIX = re.compile(
@@ -73,6 +89,8 @@ _CLOSING = re.compile(
     r"^\s*(?:thanks|thank you|cheers|regards|best|kind regards|best regards|merci|cordialement"
     r"|bien cordialement|bonne journee|bonne soiree|a\+|bises|bien a vous|sincerely|yours"
     r"|salutations|meilleures salutations|sinceres salutations|a bientot)\b[^.!?]{0,20}[,.!]?\s*$"
+    r"|^\s*(?:thanks|thank you|merci|cheers) (?:all|team|everyone|guys|a tous|tout le monde"
+    r"|l'equipe)\b"
 )
 
 
@@ -235,7 +253,11 @@ def split_items(
         if _Q_ALONE.match(line) or _Q_ALONE.match(raw):
             numbered = True  # "Q2" on its own line: the question is on the next one
             continue
-        lead = numbered or _Q_LEAD.match(raw) is not None
+        lead = (
+            numbered
+            or _Q_LEAD.match(raw) is not None
+            or (_NUMBER_LEAD.match(raw) is not None and _ASKING.search(fold(line)) is not None)
+        )
         numbered = False
         if lead and _bare_question(line):
             # A numbered question with no answer on its line ("Q2 Recontact autorisé", a
@@ -295,7 +317,9 @@ def split_items(
                 continue
             items.extend(_flush(pending))
             pending = None
-        if not items and _titled(parsed, line, raw_lines[index + 1 :], vocabulary):
+        if (not items and _titled(parsed, line, raw_lines[index + 1 :], vocabulary)) or (
+            parsed is None and _TEAM_NOTE.match(folded)
+        ):
             items.append(Item("prose", line.strip(), line=line, block=block, title=True))
         elif parsed is None:
             kind = "prose"
@@ -335,6 +359,13 @@ def _pair_questions(lines: list[str]) -> list[str]:
     return out
 
 
+# "1. Please enter your account number." / "3) Pourquoi nous quittez-vous ?": a numbered
+# question when it asks, its answer on the line below.
+_NUMBER_LEAD = re.compile(r"^\s*[*_]*\d{1,2}[.)][*_]*\s+(?=\S)")
+_ASKING = re.compile(
+    r"\?[\s*_]*$|^[\d.)\s*_]*(?:please (?:enter|indicate|tell|give|select|choose|rate|describe"
+    r"|specify|provide|share)|veuillez|indiquez|precisez|merci d'indiquer|donnez|choisissez|notez)\b"
+)
 _Q_ALONE = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s*$", re.I)
 _Q_LEAD = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s+(?=\S)", re.I)
 

@@ -9,7 +9,12 @@ import re
 from bot.intake.parsing.model import fold
 from bot.intake.parsing.vocabulary import words
 
-_QUOTED = re.compile(r"«\s*([^«»]+?)\s*»|“([^“”]+)”|\"([^\"\n]+)\"|„([^„“]+)“")
+_QUOTED = re.compile(
+    r"«\s*([^«»]+?)\s*»|“([^“”]+)”|\"([^\"\n]+)\"|„([^„“]+)“"
+    # dictated: "quote the router you sent me is worse end quote", "je cite ... fin de citation"
+    r"|\b(?:[Qq]uote|[Jj]e cite|[Cc]itation)\b[:,]?\s+(.+?)\s*\b(?:end (?:of )?quote|unquote"
+    r"|fin de (?:la )?citation)\b"
+)
 _MIN_QUOTE_WORDS = 3
 _TOKEN = re.compile(r"[a-z]+'?")  # `j'` and `m'` keep their apostrophe: `M-90233` is no `m'`
 # The customer speaking: then the text is theirs and a quote in it is a quote. (A note may

@@ -129,6 +129,11 @@ _MONTHS = {
     "dec": 12, "december": 12, "decembre": 12,
 }  # fmt: skip
 _MONTH_WORDS = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# Month and weekday names, and "at"/"à" between a date and a time: words of a date, not said.
+DATE_WORDS = re.compile(
+    rf"\b(?:{_MONTH_WORDS}|mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday"
+    r"|saturday|sunday|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|at|a|le|on|am|pm|h)\b"
+)
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _DMY = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b")
 _D_MONTH_Y = re.compile(rf"\b(\d{{1,2}})(?:er|st|nd|rd|th)?\s+({_MONTH_WORDS})\.?,?\s+(\d{{4}})\b")
