@@ -26,7 +26,7 @@ _SEPARATORS = (
     re.compile(r",\s+"),
 )
 _LONE_REF = re.compile(
-    r"^\s*(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d[\d .-]{7,}\d|[A-Z]{1,5}-\d{3,})\s*$"
+    r"^\s*(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d[\d .-]{7,}\d|[A-Z]{1,5}-\d{3,}|\d{6,12})\s*$"
 )
 # A comment's label with no colon before its words: only a comment noun, alone.
 _BARE_TEXT_LABELS = frozenset(

@@ -74,7 +74,7 @@ def header_scan(line: str, forwarder: bool, staff: set[str]) -> str:
 
 # Role mailboxes (a survey tool's sender, a team's inbox) are never a customer.
 _ROLE = re.compile(
-    r"^(?:no-?reply|do-?not-?reply|notifications?|notify|alerts?|surveys?|feedback|support"
+    r"^(?:no-?reply|do-?not-?reply|notifications?|notify|alerts?|alertes?|surveys?|feedback|support"
     r"|hello|info|contact|service[._-]?clients?|customer[._-]?(?:care|service|relations)"
     r"|complaints?|reclamations?|relations?|qualite|quality|team|equipe|admin|mailer-daemon"
     r"|bounces?|postmaster|sav|retention|fidelisation|boutique|shop|store|sales|ventes?"
@@ -96,7 +96,8 @@ def is_staff_address(address: str, staff: set[str]) -> bool:
 # Survey and feedback tools' own mail domains: their sender is never the customer.
 _TOOL_DOMAIN = re.compile(
     r"(?:^|\.)(?:surveymonkey|typeform|qualtrics|jotform|hotjar|delighted|wootric|customergauge"
-    r"|retently|satismeter|asknicely|tally|medallia|alchemer|surveygizmo|zendesk|intercom"
+    r"|retently|satismeter|asknicely|tally|medallia|alchemer|surveygizmo|zendesk|intercom|evalandgo"
+    r"|zoho|formstack|surveysparrow|survicate|refiner|trustpilot|gorgias|freshdesk|aircall"
     r"|helpscout|freshdesk|hubspot|google|forms)\."
 )
 

@@ -29,6 +29,15 @@ _CUSTOMER_WORDS = frozenset(
     }
 )
 _REF_ORDER = {"account": 0, "email": 1, "phone": 2}
+_DIALLED = frozenset({"dialed", "dialled", "called", "appele", "compose"})
+
+
+def _dialled(label: list[str]) -> bool:
+    """`DNIS`, `Called number`, `Numéro appelé`: the line a call was made to."""
+    named = bool(_DIALLED.intersection(label)) and bool({"number", "numero", "line"} & set(label))
+    return "dnis" in label or named
+
+
 _PROSE_WORDS = 3  # an unknown label's answer of this many words is the customer's, not a code
 # A name alone after the fields ("Inés", "A.-S. Brun", "Marchand."): a signature, not words.
 _SIGNATURE = re.compile(r"^(?:[A-ZÀ-Ý][\w'’.-]*\.?\s*){1,3}$")
@@ -366,7 +375,10 @@ def read_items(
         churned_on = prose.status(folded, vocabulary)[1]
     refs = list(read.refs)
     scanned = "\n".join(i.scan for i in items if i.kind == "meta" and i.scan)
-    refs.extend(r for r in find_refs(everything + "\n" + scanned, country) if r not in refs)
+    # The number a call was made to (`DNIS`) is the company's line, never the customer's.
+    dialled = {i.line for i in items if i.match and _dialled(words(i.label))}
+    scan = "\n".join(line for line in everything.split("\n") if line not in dialled)
+    refs.extend(r for r in find_refs(scan + "\n" + scanned, country) if r not in refs)
     staff = staff or set()
     refs = [r for r in refs if r.kind != "email" or not is_staff_address(r.value, staff)]
     senders = EMAIL_PATTERN.findall(" ".join(i.scan for i in items if i.scan.count("@") == 1))

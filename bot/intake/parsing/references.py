@@ -17,8 +17,10 @@ _REF_WORDS = (
 )
 _NUMBER_WORDS = r"n[°ºo]\.?|#|id|no\.|nr\.?|number|num[eé]ro|num\.?|ref\.?|r[eé]f[eé]rence"
 ACCOUNT_PATTERN = re.compile(
-    rf"\b(?:{_REF_WORDS})\s*(?:(?:{_NUMBER_WORDS})\s*)?(?:(?:d[e'’]\s*)?(?:{_NUMBER_WORDS})?\s*)?"
-    r"[:#]?\s*((?:[A-Z]{1,5}-?)?\d[A-Z0-9-]{3,}|[A-Z]{1,5}-\d{2,}[A-Z0-9-]*)\b",
+    rf"\b(?:{_REF_WORDS})[\s_]*(?:(?:{_NUMBER_WORDS})[\s_]*)?(?:(?:d[e'’]\s*)?(?:{_NUMBER_WORDS})?\s*)?"
+    r"[:#]?\s*[*_]?((?:[A-Z]{1,5}-?)?\d[A-Z0-9-]{3,}|[A-Z]{1,5}-\d{2,}[A-Z0-9-]*"
+    # dictated, in pairs: "compte 41 22 09 87" (never a phone: no leading 0 or +)
+    r"|[1-9]\d(?: \d{2}){3,4}(?![\d ]*\d))\b",
     re.IGNORECASE,
 )
 # Leading words of a labelled value that are not part of the id: "compte 123", "n° 123", "#A-1".
@@ -68,7 +70,12 @@ def refs_in_value(raw: str, default_country: str) -> list[CustomerRef]:
     if emails:
         rest = EMAIL_PATTERN.sub(" ", value)
         others = [r for r in _phones(rest, default_country)]
-        return list(dict.fromkeys([*emails, *others]))
+        # "Thierry Garnier – compte 44106298 (t.garnier@…)": the account is given too
+        accounts = [_account(m.group(1)) for m in ACCOUNT_PATTERN.finditer(rest)]
+        # "Customer: Gareth Lloyd · 60118843 · g.lloyd@…": a lone number under a customer label
+        rest = _MAYBE_PHONE.sub(" ", rest)
+        accounts += [CustomerRef("account", n) for n in _LONE_NUMBER.findall(rest)]
+        return list(dict.fromkeys([*accounts, *emails, *others]))
     value = _LEADING_WORDS.sub("", value).lstrip("#: ").strip()
     whole = normalise_ref(value, default_country) if re.search(r"\d", value) else None
     if whole is not None and (whole.kind != "account" or len(whole.value) <= 24):
@@ -105,11 +112,25 @@ def _phones(text: str, default_country: str) -> list[CustomerRef]:
     return found
 
 
+_LONE_NUMBER = re.compile(r"(?<![\w.,/:-])\d{6,12}(?![\w.,/:-])")
+
+
+def _account(raw: str) -> CustomerRef:
+    return CustomerRef("account", raw.replace(" ", "").upper())
+
+
+# "Missed call from +33 6… to *Ondalis Care* (01 99 00 20 00)": the number called is the company's.
+_CALLED_LINE = re.compile(
+    r"\b(?:vers|to)\s+[*_]?[A-Z][^()\n]{1,40}?[*_]?\s*\(\s*\+?\d[\d .-]{7,}\d\s*\)"
+)
+
+
 def find_refs(text: str, default_country: str) -> list[CustomerRef]:
     """Every customer reference in free text: emails, then phone numbers, then account ids."""
+    text = _CALLED_LINE.sub(" ", text)
     refs = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(text)]
     refs.extend(_phones(text, default_country))
-    refs.extend(CustomerRef("account", m.group(1).upper()) for m in ACCOUNT_PATTERN.finditer(text))
+    refs.extend(_account(m.group(1)) for m in ACCOUNT_PATTERN.finditer(text))
     refs.extend(CustomerRef("account", m.group(1).upper()) for m in _LED_ID.finditer(text))
     return list(dict.fromkeys(refs))
 

@@ -52,6 +52,8 @@ _TEAM_NOTE = re.compile(
     r"|voice note\b|note (?:dictee|vocale)\b|dictated note\b|merci de (?:le |la |les )?(?:traiter|regarder"
     r"|prendre en compte|rappeler|gerer|voir)\b|please (?:handle|pick up|follow up|look into|call)\b)"
 )
+# "Account number *": a form's required question (Google Forms' receipt), its answer below.
+_REQUIRED = re.compile(r"^(\s*[^*:\s][^*:]{1,200}?)\s+\*\s*$")
 _ASKED = re.compile(r"\w\s?\?\s?[:：]$")
 _ID_TOKEN = re.compile(r"(?:#|n°|no\.?|nº)\s?\d{2,}|\b[A-Z]{1,5}-?\d{3,}\b")
 # Before an unknown label, a separator no sentence uses: "customer_id: A-1 · plan: fibre".
@@ -67,7 +69,7 @@ _BOILERPLATE = re.compile(
     r"|embedded data|donnees integrees|custom variables|variables personnalisees)\s*:?\s*$"
     r"|you can edit this submission|vous pouvez modifier cette soumission"
     r"|(?:view|see|open) (?:the |this |your )?(?:feedback|response|submission|conversation|ticket)\b"
-    r"|page \d{1,3}\s*(?::.*)?$"
+    r"|page \d{1,3}\s*(?::.*)?$|\* (?:indicates required|indique une question obligatoire)"
     r"|(?:report abuse|signaler un (?:cas d'utilisation )?abus|reply to this review|repondre a cet avis"
     r"|voir (?:toutes )?les reponses|see all responses|view all responses|vous disposez d'un droit"
     r"|cliquez sur le lien|click (?:the|this) link|pour consulter (?:l'ensemble|les resultats)"
@@ -115,6 +117,7 @@ _Q_NUMBER = re.compile(r"^(\s*)(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]\s+(?=\S)"
 def _clean_line(line: str) -> str:
     line = _Q_NUMBER.sub(r"\1", line.replace("```", ""))
     line = _BULLET.sub("", _QUOTE.sub("", line)).rstrip()
+    line = _REQUIRED.sub(r"\1:", line)
     line = _DOUBLE_COLON.sub(": ", line)
     if "\t" in line and ":" not in line:
         line = line.replace("\t", ": ", 1).replace(
