@@ -81,7 +81,8 @@ def status(value: str, vocabulary: Vocabulary) -> str | None:
 
 
 def _prose(folded: str, vocabulary: Vocabulary, key: str) -> bool:
-    return vocabulary.prose[key].search(folded) is not None
+    cues = vocabulary.prose_pattern(key, folded)
+    return cues is not None and cues.search(folded) is not None
 
 
 def channel(value: str, vocabulary: Vocabulary) -> str | None:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.intake.parsing.model import fold
+from bot.intake.parsing.prefilter import required_words, text_words
 
 DEFAULT_VOCABULARY_PATH = Path(__file__).resolve().parents[3] / "prompts" / "fields.yaml"
 # Fields in priority order: on a tie, the first wins (a consent question is never a comment).
@@ -152,6 +153,9 @@ class Vocabulary:
                     tokens = tuple(stem(w) for w in self._content(words(phrase)))
                     if tokens:
                         self._phrases.append((name, tokens, negated, yes_means))
+        self._by_field: dict[str, list[tuple[str, ...]]] = {name: [] for name in FIELDS}
+        for name, tokens, _, _ in self._phrases:
+            self._by_field[name].append(tokens)
         self.exact: dict[str, set[int]] = {}
         self.prefix: dict[str, set[int]] = {}
         for index, (_, tokens, _, _) in enumerate(self._phrases):
@@ -169,32 +173,51 @@ class Vocabulary:
             key: re.compile("|".join(f"(?:{p})" for p in data.prose.get(key) or ["(?!x)x"]))
             for key in PROSE_KEYS
         }
-        # Each cue with the words one of which it cannot match without: a substring test
-        # (fast, in C) decides whether the regular expression is worth running at all.
+        self._prose_cues = {key: tuple(data.prose.get(key) or ()) for key in PROSE_KEYS}
+        # Each cue with the words it cannot match without (`required_words`), and the text of
+        # its start (`_anchors`): set and substring tests (fast, in C) decide whether the
+        # regular expression is worth running at all.
         self._cues = {
-            key: [(_anchors(p), re.compile(p)) for p in data.prose.get(key) or []]
-            for key in PROSE_KEYS
+            key: [(required_words(p), _anchors(p), re.compile(p)) for p in cues]
+            for key, cues in self._prose_cues.items()
         }
         self.match = lru_cache(maxsize=4096)(self._match)
+        self.names = lru_cache(maxsize=4096)(self._names)
+        self._joined = lru_cache(maxsize=256)(self._join)
 
     def cue(self, key: str, folded: str) -> bool:
-        """Whether any prose cue of `key` is in the folded text; a cue whose leading text is
-        absent (a substring test, in C) is skipped without running its expression."""
-        for anchors, pattern in self._cues[key]:
+        """Whether any prose cue of `key` is in the folded text. A cue is run only when a word
+        it requires is there, and the text of its start (a cue is read only from those)."""
+        present = _words_of(folded)
+        for required, anchors, pattern in self._cues[key]:
+            if required is not None and required.isdisjoint(present):
+                continue  # it cannot match: skipped, the answer is the same
             if anchors is not None and not any(a in folded for a in anchors):
                 continue
             if pattern.search(folded):
                 return True
         return False
 
-    def names(self, label: str, field: str) -> bool:
+    def prose_pattern(self, key: str, folded: str) -> re.Pattern[str] | None:
+        """The cues of `key` that can match `folded`, as one expression (`self.prose[key]`
+        without the cues whose required text is absent: same matches); None when none can."""
+        present = _words_of(folded)
+        kept = tuple(
+            n
+            for n, (required, _, _) in enumerate(self._cues[key])
+            if required is None or not required.isdisjoint(present)
+        )
+        return self._joined(key, kept) if kept else None
+
+    def _join(self, key: str, kept: tuple[int, ...]) -> re.Pattern[str]:
+        cues = self._prose_cues[key]
+        return re.compile("|".join(f"(?:{cues[n]})" for n in kept))
+
+    def _names(self, label: str, field: str) -> bool:
         """Whether some phrase of `field` is in the label (not only the best-ranked one):
         `Customer Comments` names the customer and a comment."""
         tokens = self._content(words(label))
-        return any(
-            name == field and all(_has(tokens, w) for w in phrase)
-            for name, phrase, _, _ in self._phrases
-        )
+        return any(all(_has(tokens, w) for w in phrase) for phrase in self._by_field[field])
 
     def _content(self, tokens: list[str]) -> list[str]:
         return [t for t in tokens if t not in self.stop]
@@ -229,6 +252,10 @@ class Vocabulary:
             return None
         name, _, negated, yes_means = self._phrases[best[1]]
         return LabelMatch(name, negated, yes_means)
+
+
+# The words of the last few texts: one text is looked up for several cues in a row.
+_words_of = lru_cache(maxsize=16)(text_words)
 
 
 _LEAD_GROUP = re.compile(r"^(?:\\b)?\(((?:[^()|]+\|)*[^()|]+)\)")
