@@ -29,11 +29,9 @@ def consent(folded: str, vocabulary: Vocabulary) -> bool | None:
 def status(folded: str, vocabulary: Vocabulary) -> tuple[str | None, str | None]:
     """(`former`/`current`/None, churn date or None). A clear statement only: "I am cancelling
     at the end of my commitment" is not yet a former customer."""
-    current_cues = vocabulary.prose_pattern("current", folded)
-    current = current_cues.search(folded) if current_cues else None
-    former_cues = vocabulary.prose_pattern("former", folded)
+    current = vocabulary.prose_search("current", folded)
     former = None
-    for found in former_cues.finditer(folded) if former_cues else ():
+    for found in vocabulary.prose_finditer("former", folded):
         former = former or found
         window = folded[found.start() : found.end() + 60].split("\n", 1)[0]
         date = find_date(window)

@@ -81,8 +81,7 @@ def status(value: str, vocabulary: Vocabulary) -> str | None:
 
 
 def _prose(folded: str, vocabulary: Vocabulary, key: str) -> bool:
-    cues = vocabulary.prose_pattern(key, folded)
-    return cues is not None and cues.search(folded) is not None
+    return vocabulary.prose_search(key, folded)
 
 
 def channel(value: str, vocabulary: Vocabulary) -> str | None:

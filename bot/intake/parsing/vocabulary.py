@@ -7,7 +7,9 @@ emoji, numbering, punctuation), stop words dropped, then compared with each fiel
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -174,44 +176,66 @@ class Vocabulary:
             for key in PROSE_KEYS
         }
         self._prose_cues = {key: tuple(data.prose.get(key) or ()) for key in PROSE_KEYS}
-        # Each cue with the words it cannot match without (`required_words`), and the text of
-        # its start (`_anchors`): set and substring tests (fast, in C) decide whether the
-        # regular expression is worth running at all.
+        # Each cue with the text of its start (`_anchors`, a cue is read only from those), and
+        # indexed by the words it cannot match without (`required_words`): a set lookup (fast,
+        # in C) decides which expressions are worth running at all.
         self._cues = {
-            key: [(required_words(p), _anchors(p), re.compile(p)) for p in cues]
+            key: [(_anchors(p), re.compile(p)) for p in cues]
             for key, cues in self._prose_cues.items()
         }
+        self._always: dict[str, set[int]] = {key: set() for key in PROSE_KEYS}
+        self._by_word: dict[str, dict[str, set[int]]] = {key: {} for key in PROSE_KEYS}
+        for key, cues in self._prose_cues.items():
+            for n, cue in enumerate(cues):
+                required = required_words(cue)
+                if required is None:
+                    self._always[key].add(n)
+                for word in required or ():
+                    self._by_word[key].setdefault(word, set()).add(n)
         self.match = lru_cache(maxsize=4096)(self._match)
         self.names = lru_cache(maxsize=4096)(self._names)
-        self._joined = lru_cache(maxsize=256)(self._join)
+
+    def _candidates(self, key: str, folded: str) -> list[int]:
+        """The cues of `key` (their numbers, in file order) whose required words are in the
+        text: the others cannot match it."""
+        by_word = self._by_word[key]
+        found = self._always[key].union(*(by_word[w] for w in by_word.keys() & _words_of(folded)))
+        return sorted(found)
 
     def cue(self, key: str, folded: str) -> bool:
         """Whether any prose cue of `key` is in the folded text. A cue is run only when a word
         it requires is there, and the text of its start (a cue is read only from those)."""
-        present = _words_of(folded)
-        for required, anchors, pattern in self._cues[key]:
-            if required is not None and required.isdisjoint(present):
-                continue  # it cannot match: skipped, the answer is the same
+        cues = self._cues[key]
+        for n in self._candidates(key, folded):
+            anchors, pattern = cues[n]
             if anchors is not None and not any(a in folded for a in anchors):
                 continue
             if pattern.search(folded):
                 return True
         return False
 
-    def prose_pattern(self, key: str, folded: str) -> re.Pattern[str] | None:
-        """The cues of `key` that can match `folded`, as one expression (`self.prose[key]`
-        without the cues whose required text is absent: same matches); None when none can."""
-        present = _words_of(folded)
-        kept = tuple(
-            n
-            for n, (required, _, _) in enumerate(self._cues[key])
-            if required is None or not required.isdisjoint(present)
-        )
-        return self._joined(key, kept) if kept else None
+    def prose_search(self, key: str, folded: str) -> bool:
+        """Whether `self.prose[key]` is found in the text: run with only the cues that can."""
+        cues = self._cues[key]
+        return any(cues[n][1].search(folded) for n in self._candidates(key, folded))
 
-    def _join(self, key: str, kept: tuple[int, ...]) -> re.Pattern[str]:
-        cues = self._prose_cues[key]
-        return re.compile("|".join(f"(?:{cues[n]})" for n in kept))
+    def prose_finditer(self, key: str, folded: str) -> Iterator[re.Match[str]]:
+        """The matches of `self.prose[key].finditer(folded)`, found with only the cues that can
+        match: at each step the leftmost match, on a tie the cue listed first (as an alternation
+        of them all would)."""
+        patterns = [self._cues[key][n][1] for n in self._candidates(key, folded)]
+        pos, given = 0, 0
+        while patterns:
+            found = [m for m in (p.search(folded, pos) for p in patterns) if m is not None]
+            if not found:
+                return
+            first = min(found, key=lambda m: m.start())  # the first of the leftmost
+            if first.end() == first.start():
+                # an empty match: let the whole alternation step over it, as finditer does
+                yield from itertools.islice(self.prose[key].finditer(folded), given, None)
+                return
+            yield first
+            pos, given = first.end(), given + 1
 
     def _names(self, label: str, field: str) -> bool:
         """Whether some phrase of `field` is in the label (not only the best-ranked one):
