@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import bot.intake.parsing.values as values
 from bot.intake.parsing.model import Item
@@ -63,12 +63,7 @@ def reads_as(field: str, value: str, vocabulary: Vocabulary) -> bool:
 def bare_field(cell: str, vocabulary: Vocabulary, block: int) -> Item | None:
     """`Recontact non`, `NPS 4`, `🆔 ACC-33018`, `Remarques On m'a promis...`: a label of one to
     three words followed by a value that reads as that field's; None otherwise."""
-    text = _LEADING_SYMBOLS.sub("", cell.strip()).strip()
-    tokens = text.split()
-    for size in (3, 2, 1):
-        if len(tokens) <= size:
-            continue
-        label = " ".join(tokens[:size])
+    for size, label, tokens in _heads(cell):
         if any(c.isdigit() for c in label):
             continue  # "tel 06 39 98 44 60": a label has no digits, the number is whole
         value = " ".join(tokens[size:]).rstrip(".,;").lstrip("-–—→>: ")  # "Recontact ok - non"
@@ -86,6 +81,29 @@ def bare_field(cell: str, vocabulary: Vocabulary, block: int) -> Item | None:
             value = value.strip().strip('"“”«»').strip()
             return Item("field", value, label, match, cell, block)
     return None
+
+
+def _heads(cell: str) -> Iterator[tuple[int, str, list[str]]]:
+    """A cell's first three, two, then one words as a label with words after it: (size, label,
+    the cell's words)."""
+    tokens = _LEADING_SYMBOLS.sub("", cell.strip()).strip().split()
+    for size in (3, 2, 1):
+        if len(tokens) > size:
+            yield size, " ".join(tokens[:size]), tokens
+
+
+def _known_at_most(cell: str, vocabulary: Vocabulary) -> int:
+    """How many known fields (not free text) the cell's items may hold, told cheaply: a colon
+    may make several, a lone reference or a known label among its first words one, else none."""
+    if ":" in cell or "=" in cell or "：" in cell:
+        return 2
+    if _LONE_REF.match(_LEADING_SYMBOLS.sub("", cell)):
+        return 1
+    for _, label, _ in _heads(cell):
+        match = vocabulary.match(label)
+        if match is not None and match.field != "text":
+            return 1
+    return 0
 
 
 def _cell_items(cell: str, vocabulary: Vocabulary, block: int, segments: Segments) -> list[Item]:
@@ -116,6 +134,8 @@ def split_cells(
         cells = [c for c in _cut(line, separator, quotes) if c.strip(" .;|·•/")]
         if len(cells) < 2 or len(cells) > 40:
             continue
+        if sum(_known_at_most(c, vocabulary) for c in cells) < 2:
+            continue  # fewer than two known fields whatever the cells read as
         items = [i for c in cells for i in _cell_items(c, vocabulary, block, segments)]
         fields = sum(1 for i in items if i.kind == "field")
         known = sum(1 for i in items if i.kind == "field" and i.match and i.match.field != "text")

@@ -36,14 +36,16 @@ _RULE = re.compile(r"^\s*_{10,}\s*$")  # Outlook's line above a quoted message's
 _DISPLAY_NAME = re.compile(r"^\s*\"?([^<\"@]+?)\"?\s*<[^>]+>")
 
 
-def forward_marker(line: str) -> bool:
-    """True for a line that opens a forwarded or quoted original message."""
-    return _FORWARD_MARKER.match(fold(line)) is not None
+def forward_marker(line: str, folded: str | None = None) -> bool:
+    """True for a line that opens a forwarded or quoted original message (`folded`: the line
+    already folded, when the caller has it)."""
+    return _FORWARD_MARKER.match(fold(line) if folded is None else folded) is not None
 
 
-def header(line: str) -> tuple[str, str] | None:
+def header(line: str, folded: str | None = None) -> tuple[str, str] | None:
     """(key, value) for an email header line such as `From: Typeform <x@y.com>` or `Objet : ...`."""
-    match = _HEADER.match(fold(line))
+    folded = fold(line) if folded is None else folded
+    match = _HEADER.match(folded) if ":" in folded else None
     if match is None:
         return None
     start = len(line) - len(line.lstrip(" \t>*_"))
@@ -121,12 +123,12 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
             in_headers = after_marker  # a blank line may follow "Begin forwarded message:"
             continue
         after_marker = False
-        if forward_marker(line) or _RULE.match(line):
+        if forward_marker(line, folded) or _RULE.match(line):
             meta[i] = True
             marker = i if marker is None else marker
             in_headers = after_marker = True
             continue
-        found = header(line)
+        found = header(line, folded)
         if found and (in_headers or found[0] in ("from", "de", "subject", "objet", "sent")):
             key, value = found
             if key in ("le", "a", "de", "date") and not in_headers and "@" not in value:

@@ -29,9 +29,9 @@ def consent(folded: str, vocabulary: Vocabulary) -> bool | None:
 def status(folded: str, vocabulary: Vocabulary) -> tuple[str | None, str | None]:
     """(`former`/`current`/None, churn date or None). A clear statement only: "I am cancelling
     at the end of my commitment" is not yet a former customer."""
-    current = vocabulary.prose["current"].search(folded)
+    current = vocabulary.cue("current", folded)
     former = None
-    for found in vocabulary.prose["former"].finditer(folded):
+    for found in vocabulary.prose_finditer("former", folded):
         former = former or found
         window = folded[found.start() : found.end() + 60].split("\n", 1)[0]
         date = find_date(window)

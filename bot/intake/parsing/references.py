@@ -4,6 +4,7 @@ from prose. A reference word is never part of the id: `compte 12345678` is `1234
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -36,6 +37,9 @@ _LED_ID = re.compile(
 _MAYBE_PHONE = re.compile(r"(?:\+|\b0)\d[\d .()-]{6,}\d")
 
 
+# A message names its customer several times (a summary's cell, then its field): the last few
+# answers are kept, as telling a phone number from an account id is slow.
+@lru_cache(maxsize=32)
 def normalise_ref(raw: str, default_country: str) -> CustomerRef | None:
     """Normalise one reference: email lowercased, phone to E.164, else an account id."""
     value = raw.strip().strip("<>`*_\"'“”«» ").strip()
@@ -130,9 +134,34 @@ def find_refs(text: str, default_country: str) -> list[CustomerRef]:
     text = _CALLED_LINE.sub(" ", text)
     refs = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(text)]
     refs.extend(_phones(text, default_country))
-    refs.extend(_account(m.group(1)) for m in ACCOUNT_PATTERN.finditer(text))
+    if _may_name_account(text):
+        refs.extend(_account(m.group(1)) for m in ACCOUNT_PATTERN.finditer(text))
     refs.extend(CustomerRef("account", m.group(1).upper()) for m in _LED_ID.finditer(text))
     return list(dict.fromkeys(refs))
+
+
+# What each of `_REF_WORDS` starts with, lowercase: the account pattern (slow, its words tried
+# at every position) cannot match a text holding none of them.
+_REF_STEMS = [
+    "acc",
+    "compte",
+    "contra",
+    "client",
+    "cust",
+    "abonn",
+    "memb",
+    "subscri",
+    "lign",
+    "line",
+    "dossier",
+]
+
+
+def _may_name_account(text: str) -> bool:
+    if not text.isascii():
+        return True  # ignoring case outside ASCII is the expression's own business
+    lowered = text.lower()
+    return any(stem in lowered for stem in _REF_STEMS)
 
 
 def find_ref(text: str, default_country: str) -> CustomerRef | None:

@@ -98,6 +98,8 @@ _CLOSING = re.compile(
 
 def slack_to_plain(text: str) -> str:
     """Undo Slack's mrkdwn escaping and link syntax (`<mailto:a@b.c|a@b.c>` becomes `a@b.c`)."""
+    if "<" not in text and "&" not in text:
+        return text  # no link, no escape
 
     def link(match: re.Match[str]) -> str:
         return match.group(2) or match.group(3) or match.group(4) or match.group(1)
@@ -117,12 +119,15 @@ _Q_NUMBER = re.compile(r"^(\s*)(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]\s+(?=\S)"
 def _clean_line(line: str) -> str:
     line = _Q_NUMBER.sub(r"\1", line.replace("```", ""))
     line = _BULLET.sub("", _QUOTE.sub("", line)).rstrip()
-    line = _REQUIRED.sub(r"\1:", line)
-    line = _DOUBLE_COLON.sub(": ", line)
+    line = _REQUIRED.sub(r"\1:", line) if line.endswith("*") else line
+    if "::" in line:
+        line = _DOUBLE_COLON.sub(": ", line)
     if "\t" in line and ":" not in line:
         line = line.replace("\t", ": ", 1).replace(
             "\t", " "
         )  # an email's table: label, tab, answer
+    if ":" not in line and "：" not in line:
+        return line
     # "*Consent:* yes" and "*Consent*:* yes*": the colon ends the label, markup aside
     return _MARKED_COLON.sub(lambda m: (m.group(1) or m.group(2)) + " ", line)
 
@@ -149,6 +154,8 @@ def _kv_items(line: str, vocabulary: Vocabulary, block: int, head: str = "") -> 
 
 def _segments(line: str, vocabulary: Vocabulary, block: int) -> list[Item] | None:
     """Several `Label: value` on one line, or one; None when the line has no label."""
+    if ":" not in line and "=" not in line and "：" not in line:
+        return None  # a label ends with one of these
     starts: list[tuple[int, int, str, LabelMatch | None]] = []
     in_text = False  # inside a free-text answer, only other fields' labels split the line
     for found in _LABEL_AT.finditer(line):
@@ -226,7 +233,8 @@ def split_items(
     context_lines = [line[1:] for line in raw_lines if line.startswith(META_MARK)]
     if context_lines:
         raw_lines = ["" if line.startswith(META_MARK) else line for line in raw_lines]
-    meta, marker_line, sender = mark_metadata([slack_to_plain(line) for line in raw_lines])
+    plain_lines = [slack_to_plain(line) for line in raw_lines]
+    meta, marker_line, sender = mark_metadata(plain_lines)
     items: list[Item] = []
     staff: set[str] = set()
     marker_item: int | None = None
@@ -241,10 +249,10 @@ def split_items(
             items.extend(_flush(pending))
             pending = None
             forwarder = marker_line is not None and index < marker_line
-            scan = header_scan(slack_to_plain(raw), forwarder, staff)
+            scan = header_scan(plain_lines[index], forwarder, staff)
             items.append(Item("meta", raw.strip(), line=raw, block=block, scan=scan))
             continue
-        line = _clean_line(slack_to_plain(raw))
+        line = _clean_line(plain_lines[index])
         if not line.strip():
             items.extend(_flush(pending))
             pending = None
@@ -279,9 +287,7 @@ def split_items(
             items.append(Item("meta", line.strip(), line=line, block=block))
             continue
         if index + 1 < len(raw_lines) and (line.count(",") >= 2 or line.count(";") >= 2):
-            rows = csv_items(
-                line, _clean_line(slack_to_plain(raw_lines[index + 1])), vocabulary, block
-            )
+            rows = csv_items(line, _clean_line(plain_lines[index + 1]), vocabulary, block)
             if rows is not None:
                 items.extend(rows)
                 skip_next = True

@@ -81,7 +81,7 @@ def status(value: str, vocabulary: Vocabulary) -> str | None:
 
 
 def _prose(folded: str, vocabulary: Vocabulary, key: str) -> bool:
-    return vocabulary.prose[key].search(folded) is not None
+    return vocabulary.cue(key, folded)
 
 
 def channel(value: str, vocabulary: Vocabulary) -> str | None:

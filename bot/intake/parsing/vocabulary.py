@@ -7,7 +7,9 @@ emoji, numbering, punctuation), stop words dropped, then compared with each fiel
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.intake.parsing.model import fold
+from bot.intake.parsing.prefilter import required_words, text_words
 
 DEFAULT_VOCABULARY_PATH = Path(__file__).resolve().parents[3] / "prompts" / "fields.yaml"
 # Fields in priority order: on a tie, the first wins (a consent question is never a comment).
@@ -154,6 +157,9 @@ class Vocabulary:
                     tokens = tuple(stem(w) for w in self._content(words(phrase)))
                     if tokens:
                         self._phrases.append((name, tokens, negated, yes_means))
+        self._by_field: dict[str, list[tuple[str, ...]]] = {name: [] for name in FIELDS}
+        for name, tokens, _, _ in self._phrases:
+            self._by_field[name].append(tokens)
         self.exact: dict[str, set[int]] = {}
         self.prefix: dict[str, set[int]] = {}
         for index, (_, tokens, _, _) in enumerate(self._phrases):
@@ -172,32 +178,58 @@ class Vocabulary:
             key: re.compile("|".join(f"(?:{p})" for p in data.prose.get(key) or ["(?!x)x"]))
             for key in PROSE_KEYS
         }
-        # Each cue with the words one of which it cannot match without: a substring test
-        # (fast, in C) decides whether the regular expression is worth running at all.
-        self._cues = {
-            key: [(_anchors(p), re.compile(p)) for p in data.prose.get(key) or []]
-            for key in PROSE_KEYS
-        }
+        self._prose_cues = {key: tuple(data.prose.get(key) or ()) for key in PROSE_KEYS}
+        # Each cue indexed by the words it cannot match without (`required_words`): a set
+        # lookup (fast, in C) decides which expressions are worth running at all.
+        self._cues = {key: [re.compile(p) for p in cues] for key, cues in self._prose_cues.items()}
+        self._always: dict[str, set[int]] = {key: set() for key in PROSE_KEYS}
+        self._by_word: dict[str, dict[str, set[int]]] = {key: {} for key in PROSE_KEYS}
+        for key, cues in self._prose_cues.items():
+            for n, cue in enumerate(cues):
+                required = required_words(cue)
+                if required is None:
+                    self._always[key].add(n)
+                for word in required or ():
+                    self._by_word[key].setdefault(word, set()).add(n)
         self.match = lru_cache(maxsize=4096)(self._match)
+        self.names = lru_cache(maxsize=4096)(self._names)
+
+    def _candidates(self, key: str, folded: str) -> list[int]:
+        """The cues of `key` (their numbers, in file order) whose required words are in the
+        text: the others cannot match it."""
+        by_word = self._by_word[key]
+        found = self._always[key].union(*(by_word[w] for w in by_word.keys() & _words_of(folded)))
+        return sorted(found)
 
     def cue(self, key: str, folded: str) -> bool:
-        """Whether any prose cue of `key` is in the folded text; a cue whose leading text is
-        absent (a substring test, in C) is skipped without running its expression."""
-        for anchors, pattern in self._cues[key]:
-            if anchors is not None and not any(a in folded for a in anchors):
-                continue
-            if pattern.search(folded):
-                return True
-        return False
+        """Whether any prose cue of `key` is in the folded text (`self.prose[key]` found), run
+        with only the cues whose required words are there."""
+        cues = self._cues[key]
+        return any(cues[n].search(folded) for n in self._candidates(key, folded))
 
-    def names(self, label: str, field: str) -> bool:
+    def prose_finditer(self, key: str, folded: str) -> Iterator[re.Match[str]]:
+        """The matches of `self.prose[key].finditer(folded)`, found with only the cues that can
+        match: at each step the leftmost match, on a tie the cue listed first (as an alternation
+        of them all would)."""
+        patterns = [self._cues[key][n] for n in self._candidates(key, folded)]
+        pos, given = 0, 0
+        while patterns:
+            found = [m for m in (p.search(folded, pos) for p in patterns) if m is not None]
+            if not found:
+                return
+            first = min(found, key=lambda m: m.start())  # the first of the leftmost
+            if first.end() == first.start():
+                # an empty match: let the whole alternation step over it, as finditer does
+                yield from itertools.islice(self.prose[key].finditer(folded), given, None)
+                return
+            yield first
+            pos, given = first.end(), given + 1
+
+    def _names(self, label: str, field: str) -> bool:
         """Whether some phrase of `field` is in the label (not only the best-ranked one):
         `Customer Comments` names the customer and a comment."""
         tokens = self._content(words(label))
-        return any(
-            name == field and all(_has(tokens, w) for w in phrase)
-            for name, phrase, _, _ in self._phrases
-        )
+        return any(all(_has(tokens, w) for w in phrase) for phrase in self._by_field[field])
 
     def _content(self, tokens: list[str]) -> list[str]:
         return [t for t in tokens if t not in self.stop]
@@ -236,24 +268,11 @@ class Vocabulary:
         return LabelMatch(name, negated, yes_means)
 
 
-_LEAD_GROUP = re.compile(r"^(?:\\b)?\(((?:[^()|]+\|)*[^()|]+)\)")
-_LEAD_LITERAL = re.compile(r"^(?:\\b)?([a-z0-9' ,-]+)")
-_LITERAL = re.compile(r"^[a-z0-9' ,-]+")
+# The words of the last few texts: one text is looked up for several cues in a row.
+_words_of = lru_cache(maxsize=16)(text_words)
+
+
 WORD = re.compile(r"[a-z0-9]+")
-
-
-def _anchors(pattern: str) -> frozenset[str] | None:
-    """Plain text a cue cannot match without (the literal start of each of its leading
-    alternatives); None when the pattern does not start with plain text (then it always
-    runs). Checked as substrings, so `refus\\w*` needs only `refus`."""
-    group = _LEAD_GROUP.match(pattern)
-    if group:
-        heads = [_LITERAL.match(alt) for alt in group.group(1).split("|")]
-        if all(h and len(h.group(0).strip()) >= 2 for h in heads):
-            return frozenset(h.group(0) for h in heads if h)
-        return None
-    literal = _LEAD_LITERAL.match(pattern)
-    return frozenset({literal.group(1)}) if literal and len(literal.group(1)) >= 2 else None
 
 
 def _has(tokens: list[str], word: str) -> bool:
