@@ -113,3 +113,13 @@ def test_a_customers_headline_is_not_taken_for_a_title() -> None:
         "New router keeps dropping\nSince the update it reboots every hour.\nClient : 12345678"
     )
     assert "New router keeps dropping" in parsed.text and "reboots every hour" in parsed.text
+
+
+def test_a_refusal_cue_with_an_optional_first_word_is_read() -> None:
+    # "(mais )?pas par téléphone": a prefilter once skipped it when "mais" was absent
+    assert parse_text("Client 12345678. Trop cher. Pas par téléphone.").consent is False
+
+
+def test_an_answer_on_a_numbered_questions_line_is_kept() -> None:
+    parsed = parse_text("Q12 : Le réseau coupe tous les soirs depuis un mois, je pars.")
+    assert parsed.text == "Le réseau coupe tous les soirs depuis un mois, je pars."

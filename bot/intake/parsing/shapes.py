@@ -270,7 +270,8 @@ def split_items(
             or (_NUMBER_LEAD.match(raw) is not None and _ASKING.search(fold(line)) is not None)
         )
         numbered = False
-        if lead and _bare_question(line):
+        said = _SAID.search(line) is not None and _ASKING.search(fold(line)) is None
+        if lead and _bare_question(line) and not said:
             # A numbered question with no answer on its line ("Q2 Recontact autorisé", a
             # SurveyMonkey response): its answer is below it, never in its own words.
             items.extend(_flush(pending))
@@ -375,6 +376,8 @@ _ASKING = re.compile(
     r"\?[\s*_]*$|^[\d.)\s*_]*(?:please (?:enter|indicate|tell|give|select|choose|rate|describe"
     r"|specify|provide|share)|veuillez|indiquez|precisez|merci d'indiquer|donnez|choisissez|notez)\b"
 )
+# "Q12 : Le réseau coupe tous les soirs, je pars.": an answer given on the question's line.
+_SAID = re.compile(r"(?:\S+\s+){3,}\S*[.!…]\s*$")
 _Q_ALONE = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s*$", re.I)
 _Q_LEAD = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s+(?=\S)", re.I)
 
