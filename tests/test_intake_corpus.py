@@ -161,5 +161,5 @@ def test_the_fresh_corpus(capsys: pytest.CaptureFixture[str]) -> None:
     assert read_as_yes == []
     assert fresh.refusals_read == fresh.refusals
     assert fresh.accuracy("references") >= 0.95
-    assert fresh.accuracy("verbatim") >= 0.86
-    assert fresh.accuracy("status") >= 0.85
+    assert fresh.accuracy("verbatim") >= 0.95
+    assert fresh.accuracy("status") >= 0.89

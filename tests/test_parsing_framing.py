@@ -123,3 +123,17 @@ def test_a_refusal_cue_with_an_optional_first_word_is_read() -> None:
 def test_an_answer_on_a_numbered_questions_line_is_kept() -> None:
     parsed = parse_text("Q12 : Le réseau coupe tous les soirs depuis un mois, je pars.")
     assert parsed.text == "Le réseau coupe tous les soirs depuis un mois, je pars."
+
+
+def test_a_chat_transcript_keeps_the_customers_turns_and_answers_the_companys_questions() -> None:
+    parsed = parse_text(
+        "13/05/2026, 19:02 - Ondalis Support: Hi Ewan, your case number is CS-204877. How can"
+        " we help?\n"
+        "13/05/2026, 19:04 - Ewan Docherty: Account 68803312. Speeds have halved since May.\n"
+        "13/05/2026, 19:06 - Ondalis Support: Sorry. Reply STOP to opt out. May someone from"
+        " our retention team call you?\n"
+        "13/05/2026, 19:07 - Ewan Docherty: No thanks"
+    )
+    assert "Speeds have halved" in parsed.text and "case number" not in parsed.text
+    assert parsed.consent is False  # the customer's "No thanks", not the company's "STOP"
+    assert [r.key for r in parsed.refs] == ["account:68803312"]

@@ -91,8 +91,11 @@ def _no_words(value: str) -> bool:
 
 def _rating(value: str, vocabulary: Vocabulary) -> bool:
     """`👎 Thumbs Down`, `Bad`, `Très satisfait`: a rating in words, not a comment."""
-    found = words(value)
+    found = words(_SHORTCODE.sub(" ", value))
     return 0 < len(found) <= 3 and all(w in vocabulary.ratings for w in found)
+
+
+_SHORTCODE = re.compile(r":[a-z0-9_+-]{2,30}:")  # Slack's emoji (`:rage:`), a face, not a word
 
 
 # Not after an initial or a title ("M. Alain Besson", "Mrs. Ward"): that full stop ends no answer.

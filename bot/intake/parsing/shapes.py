@@ -13,6 +13,7 @@ from bot.intake.parsing.cells import (
     reads_as,
     split_cells,
 )
+from bot.intake.parsing.chats import chat_lines
 from bot.intake.parsing.emails import header_scan, mark_metadata
 from bot.intake.parsing.model import META_MARK, Item, fold
 from bot.intake.parsing.titles import title_line
@@ -68,13 +69,14 @@ _BOILERPLATE = re.compile(
     r"|respondent\b.*\bsubmitted\b|(?:hidden fields?|champs? caches?|metadata|metadonnees"
     r"|embedded data|donnees integrees|custom variables|variables personnalisees)\s*:?\s*$"
     r"|you can edit this submission|vous pouvez modifier cette soumission"
-    r"|(?:view|see|open) (?:the |this |your )?(?:feedback|response|submission|conversation|ticket)\b"
+    r"|(?:view|see|open) (?:the |this |your )?(?:feedback|response|submission|conversation|ticket)\b[^:]*$"
     r"|page \d{1,3}\s*(?::.*)?$|\* (?:indicates required|indique une question obligatoire)"
     r"|(?:report abuse|signaler un (?:cas d'utilisation )?abus|reply to this review|repondre a cet avis"
     r"|voir (?:toutes )?les reponses|see all responses|view all responses|vous disposez d'un droit"
     r"|cliquez sur le lien|click (?:the|this) link|pour consulter (?:l'ensemble|les resultats)"
     r"|connectez-vous a votre compte|log in to (?:your|see)|open in \w+|ouvrir dans \w+)"
-    r"|(?:received|recu|recue|submitted|soumis|envoye)(?: le| on)? [^·|]{3,40}[·|]\s*\S.*$"
+    r"|(?:\w+ ){0,2}(?:received|recu|recue|submitted|soumis|soumise|envoye|note)(?: le| on)?"
+    r" [^·|]{3,40}[·|]\s*\S.*$"
     r"|(?:afficher|voir|ouvrir) (?:la |le )?(?:soumission|reponse|conversation|ticket)\b)"
 )
 _BOILERPLATE_PREFIX = re.compile(
@@ -229,7 +231,7 @@ def split_items(
     """A message's items in order; the index of the first item after a forwarded-message marker
     (None without one); the email sender's display name, if any; and the addresses that are
     the company's or its staff's (recipients, the forwarder), never a customer reference."""
-    raw_lines = _pair_questions(text.splitlines())
+    raw_lines = _pair_questions(chat_lines(text.splitlines()))
     context_lines = [line[1:] for line in raw_lines if line.startswith(META_MARK)]
     if context_lines:
         raw_lines = ["" if line.startswith(META_MARK) else line for line in raw_lines]

@@ -18,7 +18,7 @@ _TITLE_WORDS = frozenset(
         "interview", "summary", "synthese", "rendu", "fwd", "fw", "tr", "report", "rapport",
         "rating", "detractor", "detracteur", "promoter", "promoteur", "passive", "passif",
         "alert", "alerte", "received", "recu", "recue", "exit", "escalation", "escalade", "nps",
-        "csat", "transcript", "transcription",
+        "csat", "transcript", "transcription", "exportee", "exported", "conversation",
     }
 )  # fmt: skip
 # A title never speaks to or as someone: a line with these is a person's sentence.
