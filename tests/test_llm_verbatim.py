@@ -202,13 +202,21 @@ def test_a_message_with_only_labels_it_read_is_not_sent_to_the_model(
     assert stub.calls() == [] and reading_jobs(bot) == []
 
 
-def test_a_message_deleted_before_the_model_read_it_opens_nothing(
+def posted_while_the_llm_fails(
     make_bot: Callable[..., Harness], stub: OpenAIStub
-) -> None:
+) -> tuple[Harness, dict[str, Any]]:
+    """The bot, and MESSAGE posted while the LLM answers 500: its reading job has failed once."""
     stub.default = error(500, retry_after=0.01)
     bot = start(make_bot, stub)
     event = bot.post_intake(MESSAGE)
     wait_for(bot, lambda: [j for j in reading_jobs(bot) if j.last_error])
+    return bot, event
+
+
+def test_a_message_deleted_before_the_model_read_it_opens_nothing(
+    make_bot: Callable[..., Harness], stub: OpenAIStub
+) -> None:
+    bot, event = posted_while_the_llm_fails(make_bot, stub)
     assert bot.sender.send_event(bot.emulator.delete_as_user(INTAKE, event["ts"])).status == 200
     wait_for(bot, lambda: [j for j in reading_jobs(bot) if j.status == "done"])
     stub.default = answering({"verbatim": WORDS})
@@ -221,10 +229,7 @@ def test_a_message_deleted_before_the_model_read_it_opens_nothing(
 def test_an_edit_that_gives_the_verbatim_first_is_taken_once(
     make_bot: Callable[..., Harness], stub: OpenAIStub
 ) -> None:
-    stub.default = error(500, retry_after=0.01)
-    bot = start(make_bot, stub)
-    event = bot.post_intake(MESSAGE)
-    wait_for(bot, lambda: [j for j in reading_jobs(bot) if j.last_error])
+    bot, event = posted_while_the_llm_fails(make_bot, stub)
     edited = bot.emulator.edit_as_user(INTAKE, event["ts"], f"Consentement : oui\n{WORDS}")
     stub.default = answering({"verbatim": WORDS})
     assert bot.sender.send_event(edited).status == 200
