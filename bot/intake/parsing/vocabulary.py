@@ -198,7 +198,11 @@ class Vocabulary:
         """The cues of `key` (their numbers, in file order) whose required words are in the
         text: the others cannot match it."""
         by_word = self._by_word[key]
-        found = self._always[key].union(*(by_word[w] for w in by_word.keys() & _words_of(folded)))
+        found = set(self._always[key])
+        for word in _words_of(folded):
+            hit = by_word.get(word)
+            if hit:
+                found |= hit
         return sorted(found)
 
     def cue(self, key: str, folded: str) -> bool:
