@@ -191,6 +191,7 @@ class Vocabulary:
                     self._always[key].add(n)
                 for word in required or ():
                     self._by_word.setdefault(word, []).append((key, n))
+        self._cue_words = frozenset(self._by_word)
         # One text is asked about for several keys in a row (consent, then status, channels):
         # its candidates for every key are worked out at once, for the last few texts.
         self._all_candidates = lru_cache(maxsize=16)(self._candidates_of)
@@ -200,15 +201,16 @@ class Vocabulary:
     def _candidates(self, key: str, folded: str) -> list[int]:
         """The cues of `key` (their numbers, in file order) whose required words are in the
         text: the others cannot match it."""
-        return self._all_candidates(folded)[key]
+        found = self._all_candidates(folded).get(key)
+        return sorted(self._always[key] | found) if found else sorted(self._always[key])
 
-    def _candidates_of(self, folded: str) -> dict[str, list[int]]:
-        found = {key: set(always) for key, always in self._always.items()}
+    def _candidates_of(self, folded: str) -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
         by_word = self._by_word
-        for word in text_words(folded):
-            for key, n in by_word.get(word, ()):
-                found[key].add(n)
-        return {key: sorted(numbers) for key, numbers in found.items()}
+        for word in text_words(folded) & self._cue_words:
+            for key, n in by_word[word]:
+                found.setdefault(key, set()).add(n)
+        return found
 
     def cue(self, key: str, folded: str) -> bool:
         """Whether any prose cue of `key` is in the folded text (`self.prose[key]` found), run
