@@ -3,7 +3,7 @@ helpers other packages call) over a fixed set of inputs, saved once and compared
 
 Run: .venv/bin/python bench/parse_equivalence.py save /tmp/parse_baseline.json
      .venv/bin/python bench/parse_equivalence.py check /tmp/parse_baseline.json
-Inputs: the intake corpus, a few thousand messages generated with a fixed seed from the
+Inputs: the intake corpus (messages and fresh), a few thousand messages generated with a fixed seed from the
 vocabulary and the corpus's own lines, and any `--extra` JSON-lines file of recorded texts
 (`{"raw": ..., "country": ...}` per line). A second vocabulary (the bundled one with a wording
 added) is read interleaved with the first, so no cache may leak from one vocabulary to another.
@@ -49,6 +49,7 @@ from bot.intake.parsing.vocabulary import (  # noqa: E402
 )
 
 CORPUS = ROOT / "tests" / "data" / "intake_corpus" / "messages.jsonl"
+FRESH = ROOT / "tests" / "data" / "intake_corpus" / "fresh.jsonl"
 SEED = 16
 GENERATED = 4000
 
@@ -94,8 +95,8 @@ def _phrases(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
     return labels, answers
 
 
-def _corpus() -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
+def _corpus(path: Path = CORPUS) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     return [row["message"] for row in rows]
 
 
@@ -197,6 +198,7 @@ def _helpers(line: str, other: Vocabulary) -> list[Any]:
 def results(extra: list[Path]) -> dict[str, Any]:
     """Every result, keyed by the kind of input; inputs are listed so a diff can name them."""
     corpus = _corpus()
+    fresh = _corpus(FRESH)
     other = _second_vocabulary()
     texts = generated(corpus)
     recorded: list[tuple[str, str]] = []
@@ -212,6 +214,8 @@ def results(extra: list[Path]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "corpus": [verdict(parse_message(m)) for m in corpus],
         "corpus_other_vocabulary": [verdict(parse_message(m, vocabulary=other)) for m in corpus],
+        "fresh": [verdict(parse_message(m)) for m in fresh],
+        "fresh_other_vocabulary": [verdict(parse_message(m, vocabulary=other)) for m in fresh],
         "generated": [],
         "generated_messages": [],
         "recorded": [verdict(parse_verdict(raw, country)) for raw, country in recorded],
@@ -223,7 +227,7 @@ def results(extra: list[Path]) -> dict[str, Any]:
         out["generated"].append(verdict(parse_verdict(text, "FR", vocabulary)))
         out["generated_messages"].append(verdict(parse_message(_as_message(n, text))))
     lines = {line for text in texts[:800] for line in text.splitlines()}
-    lines |= {line for m in corpus for line in message_text(m).splitlines()}
+    lines |= {line for m in corpus + fresh for line in message_text(m).splitlines()}
     out["helpers"] = [[line, *_helpers(line, other)] for line in sorted(lines)]
     out["_inputs"] = {"generated": texts, "recorded": [r for r, _ in recorded]}
     return out

@@ -24,6 +24,10 @@ def _fold_char(code: int) -> str:
 # Latin letters with accents, typographic apostrophes and spaces, folded once (fast path).
 _TABLE = {code: _fold_char(code) for code in range(0xC0, 0x250)}
 _TABLE.update({0x2019: "'", 0x2018: "'", 0xA0: " ", 0x202F: " ", 0x2009: " "})
+# Characters kept as they are, listed too: `translate` pays for a missing key (an exception
+# inside) on every character the table does not hold.
+for _code in (*range(0x250), *range(0x2000, 0x2070), 0x20AC, 0xE000, *range(0x2600, 0x27C0)):
+    _TABLE.setdefault(_code, chr(_code))
 
 
 # Combining marks left by NFKD (accents on letters outside the table above).

@@ -4,6 +4,7 @@ consent three-valued with a refusal anywhere winning."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import bot.intake.parsing.prose as prose
 import bot.intake.parsing.values as values
@@ -30,6 +31,13 @@ _CUSTOMER_WORDS = frozenset(
 )
 _REF_ORDER = {"account": 0, "email": 1, "phone": 2}
 _DIALLED = frozenset({"dialed", "dialled", "called", "appele", "compose"})
+
+
+@lru_cache(maxsize=1024)
+def _dialled_label(label: str) -> bool:
+    """`_dialled` of a label's words, told once per label (a message's labels are asked about
+    again and again)."""
+    return _dialled(words(label))
 
 
 def _dialled(label: list[str]) -> bool:
@@ -379,7 +387,7 @@ def read_items(
     refs = list(read.refs)
     scanned = "\n".join(i.scan for i in items if i.kind == "meta" and i.scan)
     # The number a call was made to (`DNIS`) is the company's line, never the customer's.
-    dialled = {i.line for i in items if i.match and _dialled(words(i.label))}
+    dialled = {i.line for i in items if i.match and _dialled_label(i.label)}
     scan = "\n".join(line for line in everything.split("\n") if line not in dialled)
     refs.extend(r for r in find_refs(scan + "\n" + scanned, country) if r not in refs)
     staff = staff or set()

@@ -4,6 +4,7 @@ from prose. A reference word is never part of the id: `compte 12345678` is `1234
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import phonenumbers
@@ -70,12 +71,12 @@ def normalise_ref(raw: str, default_country: str) -> CustomerRef | None:
 def refs_in_value(raw: str, default_country: str) -> list[CustomerRef]:
     """The references in a labelled value: `compte 12345678`, `#A-123`, `a@b.fr / 06 12 34 56 78`."""
     value = raw.strip().strip("`*_\"'“”«» ")
-    emails = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(value)]
+    emails = [CustomerRef("email", m.group(0).lower()) for m in _emails(value)]
     if emails:
         rest = EMAIL_PATTERN.sub(" ", value)
         others = [r for r in _phones(rest, default_country)]
         # "Thierry Garnier – compte 44106298 (t.garnier@…)": the account is given too
-        accounts = [_account(m.group(1)) for m in ACCOUNT_PATTERN.finditer(rest)]
+        accounts = [_account(m.group(1)) for m in _accounts(rest)]
         # "Customer: Gareth Lloyd · 60118843 · g.lloyd@…": a lone number under a customer label
         rest = _MAYBE_PHONE.sub(" ", rest)
         accounts += [CustomerRef("account", n) for n in _LONE_NUMBER.findall(rest)]
@@ -131,18 +132,23 @@ _CALLED_LINE = re.compile(
 
 def find_refs(text: str, default_country: str) -> list[CustomerRef]:
     """Every customer reference in free text: emails, then phone numbers, then account ids."""
-    text = _CALLED_LINE.sub(" ", text)
-    refs = [CustomerRef("email", m.group(0).lower()) for m in EMAIL_PATTERN.finditer(text)]
+    if "(" in text and ("to" in text or "vers" in text):
+        text = _CALLED_LINE.sub(" ", text)
+    refs = [CustomerRef("email", m.group(0).lower()) for m in _emails(text)]
     refs.extend(_phones(text, default_country))
-    if _may_name_account(text):
-        refs.extend(_account(m.group(1)) for m in ACCOUNT_PATTERN.finditer(text))
-    refs.extend(CustomerRef("account", m.group(1).upper()) for m in _LED_ID.finditer(text))
+    refs.extend(_account(m.group(1)) for m in _accounts(text))
+    led = _only_at(_LED_ID, text, ("ref",)) if text.isascii() else _LED_ID.finditer(text)
+    refs.extend(CustomerRef("account", m.group(1).upper()) for m in led)
     return list(dict.fromkeys(refs))
 
 
-# What each of `_REF_WORDS` starts with, lowercase: the account pattern (slow, its words tried
-# at every position) cannot match a text holding none of them.
-_REF_STEMS = [
+def _emails(text: str) -> Iterator[re.Match[str]]:
+    return EMAIL_PATTERN.finditer(text) if "@" in text else iter(())
+
+
+# What each of `_REF_WORDS` starts with, lowercase: every match of the account pattern starts
+# with one of them.
+_REF_STEMS = (
     "acc",
     "compte",
     "contra",
@@ -154,14 +160,37 @@ _REF_STEMS = [
     "lign",
     "line",
     "dossier",
-]
+)
 
 
-def _may_name_account(text: str) -> bool:
+def _accounts(text: str) -> Iterator[re.Match[str]]:
+    """`ACCOUNT_PATTERN.finditer(text)`; the expression (slow: its words tried at every position)
+    is tried only where one of its words starts."""
     if not text.isascii():
-        return True  # ignoring case outside ASCII is the expression's own business
+        return ACCOUNT_PATTERN.finditer(text)  # ignoring case outside ASCII: the expression's own
+    return _only_at(ACCOUNT_PATTERN, text, _REF_STEMS)
+
+
+def _only_at(
+    pattern: re.Pattern[str], text: str, stems: tuple[str, ...]
+) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)` for an ASCII text and a pattern (ignoring case) whose every match
+    starts with one of `stems`: tried at those places alone, leftmost first, never overlapping."""
     lowered = text.lower()
-    return any(stem in lowered for stem in _REF_STEMS)
+    starts: set[int] = set()
+    for stem in stems:
+        at = lowered.find(stem)
+        while at >= 0:
+            starts.add(at)
+            at = lowered.find(stem, at + 1)
+    end = 0
+    for start in sorted(starts):
+        if start < end:
+            continue
+        found = pattern.match(text, start)
+        if found is not None:
+            yield found
+            end = found.end()
 
 
 def find_ref(text: str, default_country: str) -> CustomerRef | None:

@@ -272,8 +272,7 @@ def split_items(
             or (_NUMBER_LEAD.match(raw) is not None and _ASKING.search(fold(line)) is not None)
         )
         numbered = False
-        said = _SAID.search(line) is not None and _ASKING.search(fold(line)) is None
-        if lead and _bare_question(line) and not said:
+        if lead and _bare_question(line) and not _said(line):
             # A numbered question with no answer on its line ("Q2 Recontact autorisé", a
             # SurveyMonkey response): its answer is below it, never in its own words.
             items.extend(_flush(pending))
@@ -378,8 +377,18 @@ _ASKING = re.compile(
     r"\?[\s*_]*$|^[\d.)\s*_]*(?:please (?:enter|indicate|tell|give|select|choose|rate|describe"
     r"|specify|provide|share)|veuillez|indiquez|precisez|merci d'indiquer|donnez|choisissez|notez)\b"
 )
-# "Q12 : Le réseau coupe tous les soirs, je pars.": an answer given on the question's line.
-_SAID = re.compile(r"(?:\S+\s+){3,}\S*[.!…]\s*$")
+
+
+def _said(line: str) -> bool:
+    """An answer given on the question's line, "Q12 : Le réseau coupe tous les soirs, je pars.":
+    four words or more ending with a full stop, and not asking."""
+    # what `(?:\S+\s+){3,}\S*[.!…]\s*$` found, without its backtracking on long lines
+    text = line.rstrip()
+    if not text.endswith((".", "!", "…")) or len(text.split(None, 3)) < 4:
+        return False
+    return _ASKING.search(fold(line)) is None
+
+
 _Q_ALONE = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s*$", re.I)
 _Q_LEAD = re.compile(r"^\s*[*_]*(?:q|question)\s*\d{1,2}[a-z]?\s*[:.)-]?[*_]*\s+(?=\S)", re.I)
 

@@ -183,23 +183,34 @@ class Vocabulary:
         # lookup (fast, in C) decides which expressions are worth running at all.
         self._cues = {key: [re.compile(p) for p in cues] for key, cues in self._prose_cues.items()}
         self._always: dict[str, set[int]] = {key: set() for key in PROSE_KEYS}
-        self._by_word: dict[str, dict[str, set[int]]] = {key: {} for key in PROSE_KEYS}
+        self._by_word: dict[str, list[tuple[str, int]]] = {}  # word -> (key, cue number)
         for key, cues in self._prose_cues.items():
             for n, cue in enumerate(cues):
                 required = required_words(cue)
                 if required is None:
                     self._always[key].add(n)
                 for word in required or ():
-                    self._by_word[key].setdefault(word, set()).add(n)
+                    self._by_word.setdefault(word, []).append((key, n))
+        self._cue_words = frozenset(self._by_word)
+        # One text is asked about for several keys in a row (consent, then status, channels):
+        # its candidates for every key are worked out at once, for the last few texts.
+        self._all_candidates = lru_cache(maxsize=16)(self._candidates_of)
         self.match = lru_cache(maxsize=4096)(self._match)
         self.names = lru_cache(maxsize=4096)(self._names)
 
     def _candidates(self, key: str, folded: str) -> list[int]:
         """The cues of `key` (their numbers, in file order) whose required words are in the
         text: the others cannot match it."""
-        by_word = self._by_word[key]
-        found = self._always[key].union(*(by_word[w] for w in by_word.keys() & _words_of(folded)))
-        return sorted(found)
+        found = self._all_candidates(folded).get(key)
+        return sorted(self._always[key] | found) if found else sorted(self._always[key])
+
+    def _candidates_of(self, folded: str) -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        by_word = self._by_word
+        for word in text_words(folded) & self._cue_words:
+            for key, n in by_word[word]:
+                found.setdefault(key, set()).add(n)
+        return found
 
     def cue(self, key: str, folded: str) -> bool:
         """Whether any prose cue of `key` is in the folded text (`self.prose[key]` found), run
@@ -266,10 +277,6 @@ class Vocabulary:
             return None
         name, _, negated, yes_means = self._phrases[best[1]]
         return LabelMatch(name, negated, yes_means)
-
-
-# The words of the last few texts: one text is looked up for several cues in a row.
-_words_of = lru_cache(maxsize=16)(text_words)
 
 
 WORD = re.compile(r"[a-z0-9]+")
