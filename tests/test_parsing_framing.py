@@ -137,3 +137,8 @@ def test_a_chat_transcript_keeps_the_customers_turns_and_answers_the_companys_qu
     assert "Speeds have halved" in parsed.text and "case number" not in parsed.text
     assert parsed.consent is False  # the customer's "No thanks", not the company's "STOP"
     assert [r.key for r in parsed.refs] == ["account:68803312"]
+
+
+def test_a_lone_copyright_sign_does_not_end_the_message() -> None:
+    # found by hypothesis: "©" taken for a tool's footer hid the refusal below it
+    assert parse_text("©\nConsent: no").consent is False

@@ -23,6 +23,7 @@ _SENT_FROM = re.compile(
     r"^\s*(sent from my|envoye de mon|envoye depuis|get outlook for|telecharger outlook)\b"
 )
 _SIGNATURE = re.compile(r"^\s*--\s*$")
+_FOOTER_WORDS = 3  # a footer is a sentence ("Copyright © 2026 Formstack"), never a lone "©"
 # A notification's footer starts here; everything below it is the tool's, never the customer's.
 _FOOTER = re.compile(
     r"^\s*(?:you(?:'re| are) receiving this (?:e-?mail|message|notification)|vous recevez cet"
@@ -145,7 +146,7 @@ def mark_metadata(lines: list[str]) -> tuple[list[bool], int | None, str | None]
         said = True
         if _WROTE.match(folded):
             meta[i] = signature = True  # the quoted message below it is the company's own
-        elif _FOOTER.match(folded):
+        elif _FOOTER.match(folded) and len(folded.split()) >= _FOOTER_WORDS:
             meta[i] = signature = True
         elif _SENT_FROM.match(folded):
             meta[i] = True
