@@ -13,7 +13,7 @@ from bot.intake.parsing.model import MAX_VERBATIM_CHARS, CustomerRef, ParsedVerd
 from bot.intake.parsing.references import EMAIL_PATTERN, find_refs, refs_in_value
 from bot.intake.parsing.shapes import Item, customer_question, slack_to_plain, split_items
 from bot.intake.parsing.speech import reported_words
-from bot.intake.parsing.titles import BOX, choice_line
+from bot.intake.parsing.titles import BOX, SHORTCODE, choice_line
 from bot.intake.parsing.vocabulary import Vocabulary, load_vocabulary, words
 
 _CUSTOMER_WORDS = frozenset(
@@ -97,13 +97,15 @@ def _no_words(value: str) -> bool:
     return not letters
 
 
+def _not_said(value: str, vocabulary: Vocabulary) -> bool:
+    """A ticked option, a rating in words, a date or a number: chosen or given, not said."""
+    return choice_line(value) or _rating(value, vocabulary) or _no_words(value)
+
+
 def _rating(value: str, vocabulary: Vocabulary) -> bool:
     """`👎 Thumbs Down`, `Bad`, `Très satisfait`: a rating in words, not a comment."""
-    found = words(_SHORTCODE.sub(" ", value))
+    found = words(SHORTCODE.sub(" ", value))
     return 0 < len(found) <= 3 and all(w in vocabulary.ratings for w in found)
-
-
-_SHORTCODE = re.compile(r":[a-z0-9_+-]{2,30}:")  # Slack's emoji (`:rage:`), a face, not a word
 
 
 # Not after an initial or a title ("M. Alain Besson", "Mrs. Ward"): that full stop ends no answer.
@@ -140,7 +142,7 @@ def _read_value(item: Item, read: _Read, country: str, vocabulary: Vocabulary) -
     if field == "text":
         if not value.strip():
             return False
-        if choice_line(value) or _rating(value, vocabulary) or _no_words(value):
+        if _not_said(value, vocabulary):
             return True  # a ticked option, a rating ("👎 Thumbs Down"), a date: not said
         read.answers.append(item)
         return True
@@ -328,7 +330,7 @@ def read_items(
         # ("Qu'est-ce qui justifie cette note ?"); a known field's label otherwise is not.
         question = item.label.rstrip(" *_").endswith(("?", "？"))
         known = item.kind == "field" and not question and not vocabulary.names(item.label, "text")
-        if choice_line(item.value) or _rating(item.value, vocabulary) or _no_words(item.value):
+        if _not_said(item.value, vocabulary):
             continue  # a ticked option or a rating ("👎 Thumbs Down"): chosen, not said
         if item.value and (_QUOTED.search(item.line) or (_is_prose(item.value) and not known)):
             # An unknown label's long answer is the customer's; a known field's label

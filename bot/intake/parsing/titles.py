@@ -28,7 +28,7 @@ _PERSONAL = frozenset(
         "vous", "votre", "vos", "tu", "ton", "ta", "tes", "we", "our", "nous", "notre", "nos",
     }
 )  # fmt: skip
-_SHORTCODE = re.compile(r":[a-z0-9_+-]{2,30}:")
+SHORTCODE = re.compile(r":[a-z0-9_+-]{2,30}:")  # Slack's emoji (`:rage:`), not a word
 _SENTENCE_END = re.compile(r"[.!?…]$")
 _SYMBOLS = re.compile(r"[^\w\s'’()\[\]/#&.,:;!?…«»\"“”–—-]+")
 _MAX_WORDS = 12
@@ -39,7 +39,7 @@ _BOXES = re.compile(r"[☐☑☒□■]|\[\s?\]|\[[xX]\]")
 def title_line(line: str) -> bool:
     """Whether a message's first line is its title: short, not a sentence, no one speaking,
     naming the message's kind or written in capitals."""
-    text = _SYMBOLS.sub(" ", _SHORTCODE.sub(" ", line)).strip(" *_`")
+    text = _SYMBOLS.sub(" ", SHORTCODE.sub(" ", line)).strip(" *_`")
     if not text or _SENTENCE_END.search(text):
         return False
     found = words(text)
